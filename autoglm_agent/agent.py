@@ -1,0 +1,510 @@
+"""``PhoneAgent``: screenshot -> model -> one action -> perform -> record, until done.
+
+The agent talks to the phone only through the ``Device`` protocol and to the model only through
+a LangChain chat model (``ChatAutoGLM`` or any other). Everything it does is reported through
+``AgentCallbacks`` and written by a ``TrajectoryRecorder`` step by step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, ConfigDict, Field
+
+from autoglm_agent import actions as A
+from autoglm_agent.device.base import Device, DeviceError, Screenshot
+from autoglm_agent.errors import AutoGLMError
+from autoglm_agent.executor import (
+    ActionExecutor,
+    ConfirmCallback,
+    ExecResult,
+    InteractCallback,
+    TakeoverCallback,
+)
+from autoglm_agent.multimodal import image_part
+from autoglm_agent.prompts import system_prompt
+from autoglm_agent.trajectory import TrajectoryRecorder
+
+Status = Literal["success", "failure", "stopped"]
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+class EndpointError(AutoGLMError):
+    """The model endpoint could not be reached or refused the request."""
+
+
+class AgentConfig(BaseModel):
+    """How a ``PhoneAgent`` runs. Every field has a default that suits the simulator and real phones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: int = Field(30, ge=1, le=500)
+    #: Prompt language; ``auto`` picks Chinese when the task contains Chinese characters.
+    lang: Literal["auto", "zh", "en"] = "auto"
+    #: A full custom system prompt (``{date}`` is filled at each run), replacing the built-in one.
+    system_prompt: str | None = None
+    #: Screenshot pixel budget sent to the model (the image is downscaled to fit, never upscaled).
+    image_max_pixels: int | None = Field(None, ge=28 * 28)
+    image_format: Literal["jpeg", "png"] = "jpeg"
+    #: How many times a malformed answer is shown its parse error and asked again.
+    parse_retries: int = Field(2, ge=0, le=10)
+    #: Endpoint failures (connection, timeout, 5xx) retried with exponential backoff.
+    llm_retries: int = Field(2, ge=0, le=10)
+    llm_backoff_s: float = Field(1.0, ge=0)
+    #: Text of earlier turns kept within this many (estimated) tokens; images are never kept.
+    history_token_budget: int = Field(6000, ge=200)
+    #: Waiting for the screen to settle after an action: stop when two captures in a row agree.
+    settle_timeout_s: float = Field(3.0, ge=0)
+    settle_interval_s: float = Field(0.05, ge=0)
+    #: If the screen still shows the pre-action frame, keep looking at least this long.
+    settle_min_change_s: float = Field(0.4, ge=0)
+    #: The same action on an unchanged screen this many times in a row ends the run.
+    loop_limit: int = Field(3, ge=2)
+    #: Where trajectories go (one folder per run); None records nothing.
+    trajectory_dir: Path | None = None
+    max_wait_s: float = Field(10.0, ge=0)
+
+
+class StepTimings(BaseModel):
+    screenshot_s: float = 0.0
+    model_s: float = 0.0
+    action_s: float = 0.0
+    settle_s: float = 0.0
+    total_s: float = 0.0
+
+    @property
+    def device_s(self) -> float:
+        return self.screenshot_s + self.action_s + self.settle_s
+
+
+class StepRecord(BaseModel):
+    """One step of a run, as written to the trajectory's JSONL."""
+
+    index: int
+    app: str | None = None
+    screen_size: tuple[int, int] | None = None
+    secure_screen: bool = False
+    reasoning: str | None = None
+    answer: str = ""
+    action: dict[str, Any] | None = None
+    action_call: str | None = None
+    outcome: str = ""
+    message: str = ""
+    parse_errors: list[str] = Field(default_factory=list)
+    error: str | None = None
+    timings: StepTimings = Field(default_factory=StepTimings)
+    screenshot: str | None = None
+
+
+class AgentResult(BaseModel):
+    status: Status
+    message: str
+    task: str
+    steps: int
+    records: list[StepRecord] = Field(default_factory=list)
+    total_s: float = 0.0
+    model_s: float = 0.0
+    device_s: float = 0.0
+    trajectory_dir: Path | None = None
+
+    @property
+    def success(self) -> bool:
+        return self.status == "success"
+
+
+class AgentCallbacks:
+    """Hooks for progress; override what you need. All are called on the agent's thread."""
+
+    def on_run_start(self, task: str) -> None: ...
+
+    def on_step_start(self, index: int, screenshot: Screenshot, app: str | None) -> None: ...
+
+    def on_thinking(self, text: str) -> None:
+        """A piece of the model's reasoning as it streams."""
+
+    def on_answer(self, text: str) -> None:
+        """A piece of the model's answer as it streams."""
+
+    def on_parse_error(self, index: int, error: str, answer: str) -> None: ...
+
+    def on_retry(self, index: int, attempt: int, error: str) -> None: ...
+
+    def on_action(self, index: int, action: A.Action) -> None: ...
+
+    def on_step_end(self, record: StepRecord) -> None: ...
+
+    def on_run_end(self, result: AgentResult) -> None: ...
+
+
+def screen_hash(image: Any) -> str:
+    """A cheap fingerprint of what the screen shows (downscaled, so JPEG-level noise is ignored)."""
+    small = image.convert("L").resize((54, 120))
+    return hashlib.blake2b(small.tobytes(), digest_size=12).hexdigest()
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count: about 3 characters a token for Latin text, 1 for CJK."""
+    cjk = len(_CJK.findall(text))
+    return cjk + (len(text) - cjk) // 3 + 1
+
+
+class _StepFailed(Exception):
+    def __init__(self, status: Status, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class PhoneAgent:
+    """Runs tasks on one device with one chat model."""
+
+    def __init__(
+        self,
+        device: Device,
+        llm: BaseChatModel,
+        config: AgentConfig | None = None,
+        *,
+        callbacks: AgentCallbacks | None = None,
+        confirm: ConfirmCallback | None = None,
+        takeover: TakeoverCallback | None = None,
+        interact: InteractCallback | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.device = device
+        self.llm = llm
+        self.config = config or AgentConfig()
+        self.callbacks = callbacks or AgentCallbacks()
+        self.executor = ActionExecutor(
+            device,
+            confirm=confirm,
+            takeover=takeover,
+            interact=interact,
+            max_wait_s=self.config.max_wait_s,
+            sleep=sleep,
+        )
+        self._clock = clock
+        self._sleep = sleep
+        self._task: str | None = None
+        self._reset_state()
+
+    # ------------------------------------------------------------------ state
+    def _reset_state(self) -> None:
+        self._turns: list[tuple[str, str]] = []  # (user text, assistant answer) of finished steps
+        self._records: list[StepRecord] = []
+        self._pending_feedback: str | None = None
+        self._next_screenshot: Screenshot | None = None
+        self._last_key: tuple[str, str] | None = None
+        self._repeats = 0
+        self._result: AgentResult | None = None
+        self._recorder: TrajectoryRecorder | None = None
+        self._started_at = 0.0
+        self._system = ""
+
+    @property
+    def records(self) -> list[StepRecord]:
+        return list(self._records)
+
+    @property
+    def result(self) -> AgentResult | None:
+        """The result once the run has ended (finish, failure or stop), else None."""
+        return self._result
+
+    def reset(self, task: str) -> None:
+        """Start a new task without running it; then call ``step()`` until ``result`` is set."""
+        if not task.strip():
+            raise AutoGLMError("the task is empty; say what the phone should do, e.g. 'open settings'")
+        self._reset_state()
+        self._task = task.strip()
+        lang = self.config.lang
+        if lang == "auto":
+            lang = "zh" if _CJK.search(self._task) else "en"
+        self._system = system_prompt(lang, override=self.config.system_prompt)
+        self._started_at = self._clock()
+        if self.config.trajectory_dir is not None:
+            self._recorder = TrajectoryRecorder.create(self.config.trajectory_dir, self._task)
+            self._recorder.write_meta(
+                {"task": self._task, "lang": lang, "config": self.config.model_dump(mode="json")}
+            )
+        self.callbacks.on_run_start(self._task)
+
+    def run(self, task: str) -> AgentResult:
+        """Run ``task`` to the end and return the result (never raises for expected failures)."""
+        self.reset(task)
+        while self._result is None:
+            self.step()
+        return self._result
+
+    # ------------------------------------------------------------------ one step
+    def step(self) -> StepRecord:
+        """Perform one step of the current task and return its record."""
+        if self._task is None:
+            raise AutoGLMError("no task: call reset(task) or run(task) first")
+        if self._result is not None:
+            raise AutoGLMError("this run has ended; call reset(task) or run(task) to start another")
+        index = len(self._records) + 1
+        record = StepRecord(index=index)
+        t0 = self._clock()
+        shot: Screenshot | None = None
+        try:
+            shot, app = self._observe(record)
+            self.callbacks.on_step_start(index, shot, app)
+            user_text = self._user_text(app, shot)
+            action = self._decide(record, user_text, shot)
+            self.callbacks.on_action(index, action)
+            record.action = action.model_dump(mode="json")
+            record.action_call = action.to_call()
+            pre_hash = screen_hash(shot.image)
+            t = self._clock()
+            outcome = self.executor.execute(action, shot.size)
+            record.timings.action_s = self._clock() - t
+            record.outcome, record.message = outcome.outcome, outcome.message
+            self._turns.append((user_text, record.answer))
+            self._after_action(record, action, outcome, pre_hash)
+        except _StepFailed as exc:
+            record.outcome = exc.status
+            record.error = exc.message
+            self._end(exc.status, exc.message)
+        except DeviceError as exc:
+            record.outcome = "failure"
+            record.error = str(exc)
+            self._end("failure", f"device error: {exc}")
+        record.timings.total_s = self._clock() - t0
+        self._records.append(record)
+        if self._recorder is not None and shot is not None:
+            record.screenshot = self._recorder.save_screenshot(index, shot.image, record.action)
+        if self._recorder is not None:
+            self._recorder.append_step(record.model_dump(mode="json"))
+        self.callbacks.on_step_end(record)
+        if self._result is None and index >= self.config.max_steps:
+            self._end("stopped", f"reached the step limit ({self.config.max_steps}) before the task finished")
+        if self._result is not None:
+            self._finalize()
+        return record
+
+    def _observe(self, record: StepRecord) -> tuple[Screenshot, str | None]:
+        t = self._clock()
+        shot = self._next_screenshot or self.device.screenshot()
+        self._next_screenshot = None
+        app = str(self.device.current_app())
+        record.timings.screenshot_s = self._clock() - t
+        record.app, record.screen_size, record.secure_screen = app, shot.size, shot.secure
+        return shot, app
+
+    def _user_text(self, app: str | None, shot: Screenshot) -> str:
+        info: dict[str, Any] = {"current_app": app}
+        if shot.secure:
+            info["note"] = "the screen is protected (secure) and the screenshot is black"
+        parts = []
+        if not self._turns:
+            parts.append(f"Task: {self._task}")
+        if self._pending_feedback:
+            parts.append(self._pending_feedback)
+            self._pending_feedback = None
+        parts.append("** Screen Info **\n" + json.dumps(info, ensure_ascii=False))
+        return "\n\n".join(parts)
+
+    def _history(self) -> list[BaseMessage]:
+        """Earlier turns as text, newest kept first, within the token budget; the task always stays."""
+        budget = self.config.history_token_budget
+        kept: list[tuple[str, str]] = []
+        first = self._turns[:1]
+        used = sum(estimate_tokens(u) + estimate_tokens(a) for u, a in first)
+        for user, answer in reversed(self._turns[1:]):
+            cost = estimate_tokens(user) + estimate_tokens(answer)
+            if used + cost > budget:
+                break
+            kept.append((user, answer))
+            used += cost
+        messages: list[BaseMessage] = []
+        for user, answer in first + list(reversed(kept)):
+            messages.append(HumanMessage(content=user))
+            messages.append(AIMessage(content=answer))
+        return messages
+
+    def _decide(self, record: StepRecord, user_text: str, shot: Screenshot) -> A.Action:
+        image_opts: dict[str, Any] = {"format": self.config.image_format}
+        if self.config.image_max_pixels is not None:
+            image_opts["max_pixels"] = self.config.image_max_pixels
+        current = HumanMessage(
+            content=[{"type": "text", "text": user_text}, image_part(shot.image, **image_opts)]
+        )
+        messages: list[BaseMessage] = [SystemMessage(content=self._system), *self._history(), current]
+        for attempt in range(self.config.parse_retries + 1):
+            t = self._clock()
+            reasoning, answer = self._call_model(record.index, messages)
+            record.timings.model_s += self._clock() - t
+            record.reasoning, record.answer = reasoning, answer
+            try:
+                return A.parse_action(answer)
+            except A.ActionParseError as exc:
+                error = str(exc)
+                record.parse_errors.append(error)
+                self.callbacks.on_parse_error(record.index, error, answer)
+                if attempt == self.config.parse_retries:
+                    raise _StepFailed(
+                        "failure",
+                        f"the model gave no valid action after {attempt + 1} tries; last error: {error}",
+                    ) from None
+                messages = [*messages, AIMessage(content=answer), HumanMessage(content=error)]
+        raise AssertionError("unreachable")
+
+    def _call_model(self, index: int, messages: list[BaseMessage]) -> tuple[str | None, str]:
+        attempts = self.config.llm_retries + 1
+        for attempt in range(attempts):
+            try:
+                return self._stream_once(messages)
+            except Exception as exc:  # classified below; unexpected errors propagate
+                retryable, text = _classify_endpoint_error(exc)
+                if text is None:
+                    raise
+                if not retryable or attempt == attempts - 1:
+                    raise _StepFailed("failure", text) from None
+                self.callbacks.on_retry(index, attempt + 1, text)
+                self._sleep(self.config.llm_backoff_s * (2**attempt))
+        raise AssertionError("unreachable")
+
+    def _stream_once(self, messages: list[BaseMessage]) -> tuple[str | None, str]:
+        reasoning_parts: list[str] = []
+        content_parts: list[str] = []
+        for chunk in _stream(self.llm, messages):
+            piece = chunk.additional_kwargs.get("reasoning_content") or chunk.additional_kwargs.get(
+                "reasoning"
+            )
+            if isinstance(piece, str) and piece:
+                reasoning_parts.append(piece)
+                self.callbacks.on_thinking(piece)
+            text = chunk.content if isinstance(chunk.content, str) else _text_of(chunk.content)
+            if text:
+                content_parts.append(text)
+                self.callbacks.on_answer(text)
+        content = "".join(content_parts)
+        reasoning = "".join(reasoning_parts) or None
+        tag_reasoning, answer = A.split_response(content)
+        if reasoning is None:
+            reasoning = tag_reasoning
+        return reasoning, answer.strip()
+
+    def _after_action(self, record: StepRecord, action: A.Action, outcome: ExecResult, pre_hash: str) -> None:
+        if outcome.outcome == "finished":
+            self._end("success", outcome.message or "task finished")
+            return
+        if outcome.outcome == "stop":
+            self._end("stopped", outcome.message)
+            return
+        if outcome.outcome == "feedback":
+            self._pending_feedback = outcome.message
+        post_hash = pre_hash
+        if outcome.touched_screen:
+            t = self._clock()
+            shot = self._settle(pre_hash)
+            record.timings.settle_s = self._clock() - t
+            self._next_screenshot = shot
+            post_hash = screen_hash(shot.image)
+        key = (record.action_call or "", pre_hash)
+        if post_hash == pre_hash and key == self._last_key:
+            self._repeats += 1
+        else:
+            self._repeats = 1 if post_hash == pre_hash else 0
+        self._last_key = key
+        if self._repeats >= self.config.loop_limit:
+            self._end(
+                "stopped",
+                f"loop detected: {record.action_call} repeated {self._repeats} times on an unchanged screen",
+            )
+
+    def _settle(self, pre_hash: str) -> Screenshot:
+        """Capture until two successive frames agree (bounded); the last capture is reused next step."""
+        cfg = self.config
+        start = self._clock()
+        last = self.device.screenshot()
+        last_hash = screen_hash(last.image)
+        while self._clock() - start < cfg.settle_timeout_s:
+            if cfg.settle_interval_s:
+                self._sleep(cfg.settle_interval_s)
+            shot = self.device.screenshot()
+            h = screen_hash(shot.image)
+            if h == last_hash and (h != pre_hash or self._clock() - start >= cfg.settle_min_change_s):
+                return shot
+            last, last_hash = shot, h
+        return last
+
+    # ------------------------------------------------------------------ end of run
+    def _end(self, status: Status, message: str) -> None:
+        if self._result is None:  # the first reason to end wins
+            self._result = AgentResult(
+                status=status,
+                message=message,
+                task=self._task or "",
+                steps=0,
+                trajectory_dir=self._recorder.path if self._recorder else None,
+            )
+
+    def _finalize(self) -> None:
+        assert self._result is not None
+        result = self._result
+        result.records = list(self._records)
+        result.steps = len(self._records)
+        result.total_s = self._clock() - self._started_at
+        result.model_s = sum(r.timings.model_s for r in self._records)
+        result.device_s = sum(r.timings.device_s for r in self._records)
+        if self._recorder is not None:
+            self._recorder.finish(result.model_dump(mode="json", exclude={"records"}))
+        self.callbacks.on_run_end(result)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "") if isinstance(part, dict) and part.get("type") == "text" else ""
+            for part in content
+        )
+    return str(content or "")
+
+
+def _stream(llm: BaseChatModel, messages: list[BaseMessage]) -> Iterator[Any]:
+    yield from llm.stream(messages)
+
+
+def _classify_endpoint_error(exc: Exception) -> tuple[bool, str | None]:
+    """(retryable, one-line message) for endpoint failures; (False, None) for anything else."""
+    import httpx
+    import openai
+
+    base = "the model endpoint"
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return False, f"{base} refused the API key (HTTP {exc.status_code}); pass the right --api-key"
+    if isinstance(exc, openai.NotFoundError):
+        return (
+            False,
+            f"{base} does not know this model or path (HTTP 404): {_api_message(exc)}; check --model and --base-url",
+        )
+    if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
+        return False, f"{base} rejected the request (HTTP {exc.status_code}): {_api_message(exc)}"
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+        return True, f"{base} timed out; check that it is running and not overloaded"
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError | ConnectionError):
+        return True, f"{base} is not reachable ({exc}); start it (autoglm-agent serve) or check --base-url"
+    if isinstance(exc, openai.RateLimitError | openai.InternalServerError):
+        return True, f"{base} failed (HTTP {exc.status_code}): {_api_message(exc)}"
+    if isinstance(exc, openai.APIStatusError):
+        return False, f"{base} failed (HTTP {exc.status_code}): {_api_message(exc)}"
+    return False, None
+
+
+def _api_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return str(getattr(exc, "message", exc))

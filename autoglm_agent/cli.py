@@ -1,0 +1,497 @@
+"""The ``autoglm-agent`` command.
+
+``autoglm-agent "open settings"`` runs a task (``run`` is the default command); ``sim``, ``devices``,
+``connect``, ``disconnect`` and ``serve`` manage the pieces around it. Expected failures print one
+line and exit non-zero; they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from autoglm_agent import __version__
+from autoglm_agent.errors import AutoGLMError, ConfigError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+DEFAULT_TRAJECTORY_DIR = "runs"
+#: The demo checkpoint shipped in the repository (the offline default), next to the package.
+DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
+
+
+class _DefaultRunGroup(TyperGroup):
+    """Treat ``autoglm-agent TASK`` (or options alone) as ``autoglm-agent run ...``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        help_flags = {"--help", "-h", "--version"}
+        if not args or (args[0] not in self.commands and args[0] not in help_flags):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_DefaultRunGroup,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help='Let a multimodal model operate an Android phone. `autoglm-agent "open settings"` runs a task.',
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"autoglm-agent {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """autoglm-agent: phone automation with a multimodal model, built on LangChain."""
+
+
+# ---------------------------------------------------------------------------------------------- run
+class _RichCallbacks:
+    """Live output: streamed thinking (dim), each action, step timings."""
+
+    def __init__(self, show_thinking: bool = True, quiet: bool = False) -> None:
+        self.show_thinking = show_thinking
+        self.quiet = quiet
+        self._in_thinking = False
+
+    def _end_thinking(self) -> None:
+        if self._in_thinking:
+            console.print()
+            self._in_thinking = False
+
+    def on_run_start(self, task: str) -> None:
+        if not self.quiet:
+            console.print(f"[bold]Task:[/bold] {task}", markup=True)
+
+    def on_step_start(self, index: int, screenshot: Any, app: str | None) -> None:
+        if not self.quiet:
+            console.rule(f"step {index} · {app or 'unknown app'}", style="dim")
+
+    def on_thinking(self, text: str) -> None:
+        if self.show_thinking and not self.quiet:
+            if not self._in_thinking:
+                console.print("[dim italic]thinking:[/] ", end="", markup=True)
+                self._in_thinking = True
+            console.print(text, end="", style="dim", markup=False)
+
+    def on_answer(self, text: str) -> None:
+        pass
+
+    def on_parse_error(self, index: int, error: str, answer: str) -> None:
+        self._end_thinking()
+        if not self.quiet:
+            console.print(f"[yellow]could not parse the answer, asking again:[/] {error}", markup=True)
+
+    def on_retry(self, index: int, attempt: int, error: str) -> None:
+        self._end_thinking()
+        if not self.quiet:
+            console.print(f"[yellow]retry {attempt}:[/] {error}", markup=True)
+
+    def on_action(self, index: int, action: Any) -> None:
+        self._end_thinking()
+        if not self.quiet:
+            console.print(f"[bold cyan]→ {action.to_call()}[/]", markup=True)
+
+    def on_step_end(self, record: Any) -> None:
+        self._end_thinking()
+        if self.quiet:
+            return
+        t = record.timings
+        if record.error:
+            console.print(f"[red]{record.error}[/]", markup=True)
+        console.print(
+            f"[dim]model {t.model_s:.2f}s · device {t.device_s:.2f}s · step {t.total_s:.2f}s[/]", markup=True
+        )
+
+    def on_run_end(self, result: Any) -> None:
+        self._end_thinking()
+
+
+def _confirm(message: str, action: Any) -> bool:
+    return typer.confirm(f"Sensitive action: {message}. Allow it?", default=False)
+
+
+def _takeover(message: str) -> bool:
+    console.print(f"[bold yellow]Your turn:[/] {message}", markup=True)
+    return typer.confirm("Done with the manual step? Continue the task", default=True)
+
+
+def _interact(prompt: str) -> str | None:
+    answer: str = typer.prompt(prompt, default="", show_default=False)
+    return answer or None
+
+
+@contextlib.contextmanager
+def _open_device(
+    device: str | None, use_sim: bool, seed: int, shuffle: bool, timeout: float
+) -> Iterator[tuple[Any, Any]]:
+    """Yield (device, simulator or None)."""
+    from autoglm_agent.device import AdbDevice
+
+    if use_sim:
+        from autoglm_agent.sim.runner import Simulator
+
+        err_console.print(
+            f"[dim]starting the simulated phone (seed {seed}{', shuffled' if shuffle else ''})…[/]"
+        )
+        with Simulator(seed=seed, shuffle=shuffle) as sim, AdbDevice(sim.serial, timeout=timeout) as dev:
+            err_console.print(f"[dim]simulator ready: {sim.serial}[/]")
+            yield dev, sim
+        return
+    with AdbDevice(device, timeout=timeout) as dev:
+        yield dev, None
+
+
+@contextlib.contextmanager
+def _open_endpoint(
+    base_url: str | None, model_path: Path | None, model: str, api_key: str | None
+) -> Iterator[str]:
+    """Yield a base URL: the one given, or an embedded server over a local checkpoint."""
+    if base_url:
+        yield base_url
+        return
+    path = model_path or DEMO_MODEL_DIR
+    if not (path / "config.json").is_file():
+        raise ConfigError(
+            f"no model endpoint: {path} holds no checkpoint",
+            hint="pass --base-url URL of an OpenAI-compatible server (autoglm-agent serve, vLLM, SGLang), "
+            "or --model-path DIR of a local checkpoint",
+        )
+    try:
+        from autoglm_agent.server import EmbeddedServer, ServerConfig
+    except ImportError as exc:
+        raise ConfigError(
+            f"the embedded model server needs the [server] extra ({exc.name} is missing)",
+            hint="pip install 'autoglm-agent[server]', or pass --base-url",
+        ) from None
+    err_console.print(f"[dim]loading the model from {path} into the embedded server…[/]")
+    with EmbeddedServer(ServerConfig(model=str(path), served_model_name=model, api_key=api_key)) as server:
+        err_console.print(f"[dim]embedded server ready at {server.base_url}[/]")
+        yield server.base_url
+
+
+@app.command("run")
+def run_cmd(
+    task: Annotated[
+        str | None, typer.Argument(help="What the phone should do. Omit for interactive mode.")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", "-d", envvar="AUTOGLM_DEVICE", help="ADB serial of the phone.")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AUTOGLM_BASE_URL",
+            help="OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1). Omitted: the embedded demo model "
+            "on the simulator.",
+        ),
+    ] = None,
+    model: Annotated[
+        str, typer.Option(envvar="AUTOGLM_MODEL", help="Model name at the endpoint.")
+    ] = "autoglm-phone-9b",
+    api_key: Annotated[
+        str | None, typer.Option(envvar="AUTOGLM_API_KEY", help="API key of the endpoint.")
+    ] = None,
+    model_path: Annotated[
+        Path | None,
+        typer.Option(envvar="AUTOGLM_MODEL_PATH", help="Local checkpoint for the embedded server."),
+    ] = None,
+    lang: Annotated[str, typer.Option(help="Prompt language: auto, zh or en.")] = "auto",
+    max_steps: Annotated[int, typer.Option(envvar="AUTOGLM_MAX_STEPS", help="Step limit.")] = 30,
+    no_thinking: Annotated[
+        bool, typer.Option("--no-thinking", help="Turn the model's thinking mode off.")
+    ] = False,
+    trajectory_dir: Annotated[
+        Path, typer.Option(envvar="AUTOGLM_TRAJECTORY_DIR", help="Where run folders are written.")
+    ] = Path(DEFAULT_TRAJECTORY_DIR),
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Confirm sensitive actions automatically.")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON (no live output).")
+    ] = False,
+    sim: Annotated[bool, typer.Option("--sim", help="Run on a fresh simulated phone.")] = False,
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 0,
+    shuffle: Annotated[bool, typer.Option(help="Shuffle the simulator's home screen.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed for each ADB call.")] = 10.0,
+) -> None:
+    """Run a task on the phone (the default command)."""
+    from autoglm_agent.agent import AgentConfig, PhoneAgent
+    from autoglm_agent.llm import ChatAutoGLM
+
+    if lang not in ("auto", "zh", "en"):
+        raise ConfigError(f"--lang must be auto, zh or en, not {lang!r}")
+    if max_steps < 1:
+        raise ConfigError("--max-steps must be at least 1")
+    interactive = task is None
+    if interactive and not sys.stdin.isatty():
+        raise ConfigError("no task given", hint='pass one, e.g. autoglm-agent "open settings"')
+    use_sim = sim or (base_url is None and device is None)
+    config = AgentConfig(max_steps=max_steps, lang=lang, trajectory_dir=trajectory_dir)  # type: ignore[arg-type]
+    tty = sys.stdin.isatty()
+    callbacks = _RichCallbacks(quiet=json_out)
+    with (
+        _open_endpoint(base_url, model_path, model, api_key) as url,
+        _open_device(device, use_sim, seed, shuffle, timeout) as (dev, _sim),
+    ):
+        llm = ChatAutoGLM(
+            base_url=url,
+            model=model,
+            api_key=api_key,
+            enable_thinking=not no_thinking,
+            streaming=True,
+        )
+        agent = PhoneAgent(
+            dev,
+            llm,
+            config,
+            callbacks=callbacks,  # type: ignore[arg-type]
+            confirm=(lambda m, a: True) if yes else (_confirm if tty else None),
+            takeover=_takeover if tty else None,
+            interact=_interact if tty else None,
+        )
+        tasks = [task] if task is not None else _interactive_tasks()
+        status = 0
+        for t in tasks:
+            result = agent.run(t)
+            status = 0 if result.success else 1
+            _print_result(result, json_out)
+    raise typer.Exit(status)
+
+
+def _interactive_tasks() -> Iterator[str]:
+    console.print("Interactive mode: type a task, or an empty line to quit.")
+    while True:
+        try:
+            text = typer.prompt("task", default="", show_default=False)
+        except (EOFError, click.Abort):
+            return
+        if not text.strip() or text.strip() in ("quit", "exit"):
+            return
+        yield text
+
+
+def _print_result(result: Any, json_out: bool) -> None:
+    if json_out:
+        data = result.model_dump(mode="json")
+        for r in data["records"]:
+            r.pop("reasoning", None)
+        print(json.dumps(data, ensure_ascii=False))
+        return
+    colour = {"success": "green", "failure": "red", "stopped": "yellow"}[result.status]
+    console.print(
+        f"[bold {colour}]{result.status}[/]: {result.message} "
+        f"[dim]({result.steps} steps, {result.total_s:.1f}s: model {result.model_s:.1f}s, device {result.device_s:.1f}s)[/]",
+        markup=True,
+    )
+    if result.trajectory_dir:
+        console.print(f"[dim]trajectory: {result.trajectory_dir / 'report.html'}[/]", markup=True)
+
+
+# ------------------------------------------------------------------------------------- devices
+@app.command("devices")
+def devices_cmd(
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the devices the adb server sees."""
+    from autoglm_agent.device import list_devices
+
+    devices = list_devices()
+    if json_out:
+        print(json.dumps([d.model_dump() for d in devices]))
+        return
+    if not devices:
+        console.print(
+            "no devices; connect a phone, run `autoglm-agent connect HOST:PORT`, or `autoglm-agent sim`"
+        )
+        return
+    table = Table("serial", "state", "model")
+    for d in devices:
+        table.add_row(d.serial, d.state, getattr(d, "model", None) or "")
+    console.print(table)
+
+
+@app.command("connect")
+def connect_cmd(
+    address: Annotated[str, typer.Argument(help="HOST:PORT of a phone with Wi-Fi ADB on.")],
+) -> None:
+    """Connect to a phone over Wi-Fi ADB."""
+    from autoglm_agent.device import connect
+
+    console.print(f"connected: {connect(address)}")
+
+
+@app.command("disconnect")
+def disconnect_cmd(address: Annotated[str, typer.Argument(help="HOST:PORT to disconnect.")]) -> None:
+    """Disconnect a Wi-Fi ADB phone."""
+    from autoglm_agent.device import disconnect
+
+    disconnect(address)
+    console.print(f"disconnected: {address}")
+
+
+# ----------------------------------------------------------------------------------------- sim
+@app.command("sim")
+def sim_cmd(
+    seed: Annotated[int, typer.Option(help="Layout seed.")] = 0,
+    shuffle: Annotated[bool, typer.Option(help="Permute home-screen icons and wallpaper.")] = False,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="Port (even, outside 5555-5585); default: a free one.")
+    ] = None,
+    locale: Annotated[str, typer.Option(help="UI language: en or zh.")] = "en",
+    no_connect: Annotated[bool, typer.Option("--no-connect", help="Do not run `adb connect`.")] = False,
+) -> None:
+    """Start the simulated phone and serve until stopped (Ctrl-C)."""
+    from autoglm_agent.sim.runner import serve_forever
+
+    if port is not None and 5555 <= port <= 5585:
+        raise ConfigError(f"port {port} is in adb's emulator range 5555-5585", hint="pick another, e.g. 6520")
+
+    def ready(sim: Any) -> None:
+        console.print(f"simulated phone ready: serial [bold]{sim.serial}[/] (Ctrl-C to stop)", markup=True)
+        sys.stdout.flush()
+
+    serve_forever(
+        seed=seed,
+        shuffle=shuffle,
+        host=host,
+        port=port,
+        connect=not no_connect,
+        on_ready=ready,
+        locale=locale,
+    )
+
+
+# --------------------------------------------------------------------------------------- serve
+@app.command("serve")
+def serve_cmd(
+    model: Annotated[Path | None, typer.Option("--model", help="Local checkpoint folder.")] = None,
+    host: Annotated[
+        str, typer.Option(help="Bind address (loopback unless you say otherwise).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    served_model_name: Annotated[str, typer.Option(help="Model name clients use.")] = "autoglm-phone-9b",
+    api_key: Annotated[
+        str | None, typer.Option(envvar="AUTOGLM_API_KEY", help="Require this bearer key.")
+    ] = None,
+    asr_model: Annotated[
+        Path | None, typer.Option(help="Local speech-recognition checkpoint for audio input.")
+    ] = None,
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    quantize: Annotated[
+        bool, typer.Option("--int8", help="INT8 dynamic quantization of Linear layers (CPU).")
+    ] = False,
+    max_new_tokens: Annotated[int, typer.Option(help="Default cap on generated tokens.")] = 256,
+    engine: Annotated[str, typer.Option(help="transformers (embedded), vllm or sglang.")] = "transformers",
+    tensor_parallel_size: Annotated[int, typer.Option("--tp", help="GPUs for vllm/sglang.")] = 1,
+    max_model_len: Annotated[int, typer.Option(help="Context length for vllm/sglang.")] = 25480,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="vllm/sglang: print the command only.")] = False,
+) -> None:
+    """Serve a local checkpoint over an OpenAI-compatible API."""
+    path = model or (DEMO_MODEL_DIR if (DEMO_MODEL_DIR / "config.json").is_file() else None)
+    if path is None:
+        raise ConfigError("no checkpoint: pass --model PATH")
+    if engine in ("vllm", "sglang"):
+        _serve_external(
+            engine, path, served_model_name, host, port, api_key, tensor_parallel_size, max_model_len, dry_run
+        )  # type: ignore[arg-type]
+        return
+    if engine != "transformers":
+        raise ConfigError(f"--engine must be transformers, vllm or sglang, not {engine!r}")
+    try:
+        from autoglm_agent.server import ServerConfig, serve
+    except ImportError as exc:
+        raise ConfigError(
+            f"serving needs the [server] extra ({exc.name} is missing)",
+            hint="pip install 'autoglm-agent[server]'",
+        ) from None
+    config = ServerConfig(
+        model=str(path),
+        host=host,
+        port=port,
+        served_model_name=served_model_name,
+        api_key=api_key,
+        asr_model=str(asr_model) if asr_model else None,
+        dtype=dtype,
+        device=device,
+        quantize_int8=quantize,
+        max_new_tokens=max_new_tokens,
+    )
+    serve(config)
+
+
+def _serve_external(
+    engine: Literal["vllm", "sglang"],
+    path: Path,
+    name: str,
+    host: str,
+    port: int,
+    api_key: str | None,
+    tp: int,
+    max_len: int,
+    dry_run: bool,
+) -> None:
+    import shlex
+    import shutil
+
+    from autoglm_agent.server.vllm import build_vllm_command
+
+    cmd = build_vllm_command(
+        str(path),
+        served_name=name,
+        tensor_parallel_size=tp,
+        max_model_len=max_len,
+        host=host,
+        port=port,
+        api_key=api_key,
+        engine=engine,
+    )
+    console.print(shlex.join(cmd), markup=False, soft_wrap=True)
+    if dry_run:
+        return
+    if shutil.which(cmd[0]) is None and not (cmd[0].endswith("python") or cmd[0] == sys.executable):
+        raise ConfigError(
+            f"{engine} is not installed here", hint=f"pip install {engine} on a GPU machine, or use --dry-run"
+        )
+    os.execvp(cmd[0], cmd)
+
+
+# ----------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: one clear line for expected failures, no traceback."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except AutoGLMError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
