@@ -38,10 +38,6 @@ Status = Literal["success", "failure", "stopped"]
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
-class EndpointError(AutoGLMError):
-    """The model endpoint could not be reached or refused the request."""
-
-
 class AgentConfig(BaseModel):
     """How a ``PhoneAgent`` runs. Every field has a default that suits the simulator and real phones."""
 
@@ -335,8 +331,9 @@ class PhoneAgent:
         image_opts: dict[str, Any] = {"format": self.config.image_format}
         if self.config.image_max_pixels is not None:
             image_opts["max_pixels"] = self.config.image_max_pixels
+        # media first, then text: the order GLM-4.1V models are trained on
         current = HumanMessage(
-            content=[{"type": "text", "text": user_text}, image_part(shot.image, **image_opts)]
+            content=[image_part(shot.image, **image_opts), {"type": "text", "text": user_text}]
         )
         messages: list[BaseMessage] = [SystemMessage(content=self._system), *self._history(), current]
         for attempt in range(self.config.parse_retries + 1):

@@ -164,13 +164,30 @@ def _open_device(
         yield dev, None
 
 
+def checkpoint_agent_settings(path: Path) -> dict[str, Any]:
+    """Agent settings a checkpoint ships in ``agent.json`` (prompt, image budget...), validated."""
+    from autoglm_agent.agent import AgentConfig
+
+    file = path / "agent.json"
+    if not file.is_file():
+        return {}
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        allowed = set(AgentConfig.model_fields) - {"trajectory_dir"}
+        settings = {k: v for k, v in data.items() if k in allowed}
+        AgentConfig(**settings)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{file} is not valid agent settings: {exc}".splitlines()[0]) from None
+    return settings
+
+
 @contextlib.contextmanager
 def _open_endpoint(
     base_url: str | None, model_path: Path | None, model: str, api_key: str | None
-) -> Iterator[str]:
-    """Yield a base URL: the one given, or an embedded server over a local checkpoint."""
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (base URL, agent settings): the URL given, or an embedded server over a local checkpoint."""
     if base_url:
-        yield base_url
+        yield base_url, {}
         return
     path = model_path or DEMO_MODEL_DIR
     if not (path / "config.json").is_file():
@@ -179,6 +196,7 @@ def _open_endpoint(
             hint="pass --base-url URL of an OpenAI-compatible server (autoglm-agent serve, vLLM, SGLang), "
             "or --model-path DIR of a local checkpoint",
         )
+    settings = checkpoint_agent_settings(path)
     try:
         from autoglm_agent.server import EmbeddedServer, ServerConfig
     except ImportError as exc:
@@ -189,7 +207,7 @@ def _open_endpoint(
     err_console.print(f"[dim]loading the model from {path} into the embedded server…[/]")
     with EmbeddedServer(ServerConfig(model=str(path), served_model_name=model, api_key=api_key)) as server:
         err_console.print(f"[dim]embedded server ready at {server.base_url}[/]")
-        yield server.base_url
+        yield server.base_url, settings
 
 
 @app.command("run")
@@ -249,19 +267,27 @@ def run_cmd(
     if interactive and not sys.stdin.isatty():
         raise ConfigError("no task given", hint='pass one, e.g. autoglm-agent "open settings"')
     use_sim = sim or (base_url is None and device is None)
-    config = AgentConfig(max_steps=max_steps, lang=lang, trajectory_dir=trajectory_dir)  # type: ignore[arg-type]
     tty = sys.stdin.isatty()
     callbacks = _RichCallbacks(quiet=json_out)
+    ctx = click.get_current_context()
     with (
-        _open_endpoint(base_url, model_path, model, api_key) as url,
+        _open_endpoint(base_url, model_path, model, api_key) as (url, settings),
         _open_device(device, use_sim, seed, shuffle, timeout) as (dev, _sim),
     ):
+        # options given on the command line win over the checkpoint's own agent settings
+        explicit = {"lang": lang, "max_steps": max_steps}
+        for name in list(explicit):
+            source = ctx.get_parameter_source(name)
+            if name in settings and source in (None, click.core.ParameterSource.DEFAULT):
+                explicit.pop(name)
+        config = AgentConfig(**{**settings, **explicit, "trajectory_dir": trajectory_dir})
         llm = ChatAutoGLM(
             base_url=url,
             model=model,
             api_key=api_key,
             enable_thinking=not no_thinking,
             streaming=True,
+            max_retries=0,  # the agent retries endpoint failures itself, with backoff and a visible notice
         )
         agent = PhoneAgent(
             dev,
@@ -478,6 +504,96 @@ def _serve_external(
             f"{engine} is not installed here", hint=f"pip install {engine} on a GPU machine, or use --dry-run"
         )
     os.execvp(cmd[0], cmd)
+
+
+# ------------------------------------------------------------------------------------------ eval
+@app.command("eval")
+def eval_cmd(
+    base_url: Annotated[
+        str | None,
+        typer.Option(envvar="AUTOGLM_BASE_URL", help="Endpoint to score; omitted: embedded server."),
+    ] = None,
+    model: Annotated[
+        str, typer.Option(envvar="AUTOGLM_MODEL", help="Model name at the endpoint.")
+    ] = "autoglm-phone-9b",
+    api_key: Annotated[
+        str | None, typer.Option(envvar="AUTOGLM_API_KEY", help="API key of the endpoint.")
+    ] = None,
+    model_path: Annotated[
+        Path | None, typer.Option("--model-path", help="Local checkpoint served by the embedded server.")
+    ] = None,
+    tasks: Annotated[
+        str | None, typer.Option(help="Task ids, id prefixes or categories, comma-separated.")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="en, zh or both.")] = "en",
+    seeds: Annotated[str, typer.Option(help="Simulator seeds, comma-separated.")] = "0",
+    shuffle: Annotated[bool, typer.Option(help="Shuffle the home-screen layouts.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Report folder (default runs/eval-TIMESTAMP).")] = None,
+    no_thinking: Annotated[bool, typer.Option("--no-thinking", help="Turn thinking mode off.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    list_tasks: Annotated[bool, typer.Option("--list", help="List the tasks and exit.")] = False,
+) -> None:
+    """Score a model on the simulator's task suite (success judged from the phone's state)."""
+    import time
+
+    from autoglm_agent.eval.runner import run_eval, write_report
+    from autoglm_agent.eval.tasks import default_suite, select
+    from autoglm_agent.llm import ChatAutoGLM
+
+    suite = select(default_suite(), tasks)
+    if list_tasks:
+        for t in suite:
+            console.print(f"{t.id:18} {t.category:12} {t.en}  /  {t.zh}", markup=False)
+        return
+    langs = {"en": ["en"], "zh": ["zh"], "both": ["en", "zh"]}.get(lang)
+    if langs is None:
+        raise ConfigError(f"--lang must be en, zh or both, not {lang!r}")
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds must be integers separated by commas, not {seeds!r}") from None
+    out_dir = out or Path(DEFAULT_TRAJECTORY_DIR) / time.strftime("eval-%Y%m%d-%H%M%S")
+
+    def show(r: Any) -> None:
+        if not json_out:
+            mark = "[green]pass[/]" if r.success else "[red]fail[/]"
+            console.print(
+                f"{mark} {r.task_id} [{r.lang}] seed {r.seed}: {r.steps} steps, {r.total_s:.1f}s — {r.message}",
+                markup=True,
+            )
+
+    with _open_endpoint(base_url, model_path, model, api_key) as (url, settings):
+        llm = ChatAutoGLM(
+            base_url=url, model=model, api_key=api_key, enable_thinking=not no_thinking, max_retries=0
+        )
+        report = run_eval(
+            llm,
+            suite,
+            langs=langs,  # type: ignore[arg-type]
+            seeds=seed_list,
+            shuffle=shuffle,
+            agent_settings=settings,
+            trajectory_dir=out_dir / "runs",
+            on_result=show,
+        )
+    write_report(report, out_dir)
+    s = report.summary
+    if json_out:
+        print(report.model_dump_json(exclude={"results"}))
+        return
+    table = Table("group", "runs", "success", "mean steps", "s/step", "model s/step", "device s/step")
+    for name, g in [("all", s), *report.by_category.items()]:
+        table.add_row(
+            name,
+            str(g.runs),
+            f"{g.success_rate:.0%}",
+            f"{g.mean_steps:.1f}",
+            f"{g.mean_step_s:.2f}",
+            f"{g.mean_model_s_per_step:.2f}",
+            f"{g.mean_device_s_per_step:.2f}",
+        )
+    console.print(table)
+    console.print(f"report: {out_dir / 'report.md'}", markup=False)
 
 
 # ----------------------------------------------------------------------------------------- main
