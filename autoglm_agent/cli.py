@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -35,7 +34,7 @@ DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
 class _DefaultRunGroup(TyperGroup):
     """Treat ``autoglm-agent TASK`` (or options alone) as ``autoglm-agent run ...``."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         help_flags = {"--help", "-h", "--version"}
         if not args or (args[0] not in self.commands and args[0] not in help_flags):
             args = ["run", *args]
@@ -212,6 +211,7 @@ def _open_endpoint(
 
 @app.command("run")
 def run_cmd(
+    ctx: typer.Context,
     task: Annotated[
         str | None, typer.Argument(help="What the phone should do. Omit for interactive mode.")
     ] = None,
@@ -269,7 +269,6 @@ def run_cmd(
     use_sim = sim or (base_url is None and device is None)
     tty = sys.stdin.isatty()
     callbacks = _RichCallbacks(quiet=json_out)
-    ctx = click.get_current_context()
     with (
         _open_endpoint(base_url, model_path, model, api_key) as (url, settings),
         _open_device(device, use_sim, seed, shuffle, timeout) as (dev, _sim),
@@ -278,7 +277,7 @@ def run_cmd(
         explicit = {"lang": lang, "max_steps": max_steps}
         for name in list(explicit):
             source = ctx.get_parameter_source(name)
-            if name in settings and source in (None, click.core.ParameterSource.DEFAULT):
+            if name in settings and (source is None or source.name == "DEFAULT"):
                 explicit.pop(name)
         config = AgentConfig(**{**settings, **explicit, "trajectory_dir": trajectory_dir})
         llm = ChatAutoGLM(
@@ -312,7 +311,7 @@ def _interactive_tasks() -> Iterator[str]:
     while True:
         try:
             text = typer.prompt("task", default="", show_default=False)
-        except (EOFError, click.Abort):
+        except (EOFError, typer.Abort):
             return
         if not text.strip() or text.strip() in ("quit", "exit"):
             return
