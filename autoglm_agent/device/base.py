@@ -39,6 +39,10 @@ class DeviceTimeoutError(DeviceError):
     """An ADB call did not answer within its timeout."""
 
 
+class DeviceConnectError(DeviceError):
+    """``adb connect HOST:PORT`` was refused or did not reach the phone."""
+
+
 class AppNotFoundError(DeviceError):
     """``launch(app)`` could not resolve the app to an installed package."""
 

@@ -1,0 +1,355 @@
+"""Typing text on a phone: ADB Keyboard broadcasts (any Unicode) or ``input text`` (ASCII only).
+
+Everything that reaches the device shell is built here and is either ``shlex.quote``-d or base64:
+the text never becomes shell syntax, whatever it contains (``a'; rm -rf /sdcard; echo '`` is typed
+literally).
+
+Two strategies:
+
+* ``adbkeyboard`` — `ADB Keyboard <https://github.com/senzhk/ADBKeyBoard>`_
+  (``com.android.adbkeyboard/.AdbIME``). The phone's current IME is remembered, ADB Keyboard is
+  enabled and selected once per :class:`TextInputter`, text goes out as
+  ``am broadcast -a ADB_INPUT_B64 --es msg <base64 of UTF-8> -p com.android.adbkeyboard`` and the
+  original IME is restored by :meth:`TextInputter.close`.
+* ``input`` — ``input text`` with Android's own escaping (a space is ``%s``); ASCII only.
+
+``auto`` picks ADB Keyboard when it is installed, else ``input``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import shlex
+import unicodedata
+from collections.abc import Callable
+from typing import Literal, Protocol
+
+from autoglm_agent.device.base import DeviceError, TextInputError
+
+logger = logging.getLogger(__name__)
+
+TextInputMode = Literal["auto", "adbkeyboard", "input"]
+
+ADB_KEYBOARD_PACKAGE = "com.android.adbkeyboard"
+ADB_KEYBOARD_IME = "com.android.adbkeyboard/.AdbIME"
+ADB_KEYBOARD_URL = "https://github.com/senzhk/ADBKeyBoard"
+
+#: UTF-8 bytes of text per ADB Keyboard broadcast (its base64 is 4/3 of that): small enough for
+#: the shell command line of any Android version (old adbd limits a service name to 4 KiB).
+ADBKEYBOARD_CHUNK_BYTES = 1500
+#: Characters of escaped text per ``input text`` invocation.
+INPUT_TEXT_CHUNK_CHARS = 400
+#: Longest shell command line this module builds (several ``input`` calls joined with ``&&``).
+MAX_COMMAND_CHARS = 3000
+
+KEYCODE_TAB = 61
+KEYCODE_ENTER = 66
+KEYCODE_DEL = 67
+KEYCODE_MOVE_END = 123
+
+#: Deletions sent by the key-event ``clear_text`` fallback when the field's length is unknown.
+DEFAULT_CLEAR_DELETES = 64
+MAX_CLEAR_DELETES = 2000
+
+
+class ShellRunner(Protocol):
+    """Runs one device shell command line and returns its output (stdout then stderr).
+
+    With ``check=True`` a non-zero exit status raises ``DeviceError``.
+    """
+
+    def __call__(self, command: str, *, check: bool = True) -> str: ...
+
+
+# --------------------------------------------------------------------------- chunking
+
+
+def _is_extender(ch: str) -> bool:
+    """True for code points that belong to the preceding character (must not start a chunk)."""
+    cp = ord(ch)
+    return (
+        cp == 0x200D  # zero-width joiner
+        or 0xFE00 <= cp <= 0xFE0F  # variation selectors
+        or 0xE0100 <= cp <= 0xE01EF  # variation selectors supplement
+        or 0x1F3FB <= cp <= 0x1F3FF  # emoji skin-tone modifiers
+        or 0xE0020 <= cp <= 0xE007F  # emoji tag sequences (flags of regions)
+        or cp == 0x20E3  # combining enclosing keycap
+        or unicodedata.combining(ch) != 0
+        or unicodedata.category(ch) in ("Mn", "Me", "Mc")
+    )
+
+
+def _is_regional_indicator(ch: str) -> bool:
+    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
+
+
+def _can_split_before(text: str, i: int) -> bool:
+    """Whether a chunk boundary may sit between ``text[i-1]`` and ``text[i]``."""
+    if i <= 0 or i >= len(text):
+        return True
+    prev, cur = text[i - 1], text[i]
+    if _is_extender(cur) or prev == "\u200d":
+        return False
+    if prev == "\r" and cur == "\n":
+        return False
+    if _is_regional_indicator(prev) and _is_regional_indicator(cur):
+        # keep flag pairs together: split only after an even run of regional indicators
+        run = 0
+        j = i - 1
+        while j >= 0 and _is_regional_indicator(text[j]):
+            run += 1
+            j -= 1
+        return run % 2 == 0
+    return True
+
+
+def chunk_text(text: str, max_bytes: int = ADBKEYBOARD_CHUNK_BYTES) -> list[str]:
+    """Split ``text`` into pieces of at most ``max_bytes`` UTF-8 bytes, never inside a character
+    cluster (emoji with modifiers/ZWJ, flags, combining accents) unless a single cluster is longer
+    than the budget. ``"".join(chunk_text(t)) == t`` always holds."""
+    if max_bytes < 4:
+        raise ValueError("max_bytes must be at least 4 (one UTF-8 code point)")
+    chunks: list[str] = []
+    start = 0
+    n = len(text)
+    while start < n:
+        size = 0
+        end = start
+        last_ok = -1  # last index > start where we may split
+        while end < n:
+            w = len(text[end].encode("utf-8", errors="surrogatepass"))
+            if size + w > max_bytes:
+                break
+            size += w
+            end += 1
+            if end == n or _can_split_before(text, end):
+                last_ok = end
+        if end >= n:
+            chunks.append(text[start:])
+            break
+        cut = last_ok if last_ok > start else max(end, start + 1)
+        chunks.append(text[start:cut])
+        start = cut
+    return chunks
+
+
+# --------------------------------------------------------------------------- `input text`
+
+_INPUT_TEXT_OK = {chr(c) for c in range(0x20, 0x7F)}
+
+
+def input_text_supports(text: str) -> bool:
+    """True when ``input text`` (plus ENTER/TAB key events) can type ``text`` exactly."""
+    return all(ch in _INPUT_TEXT_OK or ch in "\n\t" for ch in text)
+
+
+def escape_input_text(text: str) -> list[str]:
+    """Escape printable ASCII for Android's ``input text`` (not yet shell-quoted).
+
+    ``input text`` turns every ``%s`` into a space and has no escape for a literal ``%s``; so a
+    space becomes ``%s`` and a literal ``%`` followed by ``s`` is split over two invocations
+    (``...%`` then ``s...``). Returns the argument of each ``input text`` call, in order.
+    """
+    bad = [ch for ch in text if ch not in _INPUT_TEXT_OK]
+    if bad:
+        raise TextInputError(
+            f"`input text` cannot type {bad[0]!r}",
+            hint=f"install ADB Keyboard on the phone to type any text: {ADB_KEYBOARD_URL}",
+        )
+    pieces: list[str] = []
+    cur: list[str] = []
+    cur_len = 0
+    prev = ""
+    for ch in text:
+        enc = "%s" if ch == " " else ch
+        if (ch == "s" and prev == "%") or cur_len + len(enc) > INPUT_TEXT_CHUNK_CHARS:
+            pieces.append("".join(cur))
+            cur, cur_len = [], 0
+        cur.append(enc)
+        cur_len += len(enc)
+        prev = ch
+    if cur:
+        pieces.append("".join(cur))
+    return [p for p in pieces if p]
+
+
+def _join_commands(parts: list[str]) -> list[str]:
+    """Join shell commands with ``&&`` into lines of at most ``MAX_COMMAND_CHARS``."""
+    lines: list[str] = []
+    cur = ""
+    for part in parts:
+        if cur and len(cur) + 4 + len(part) > MAX_COMMAND_CHARS:
+            lines.append(cur)
+            cur = ""
+        cur = part if not cur else f"{cur} && {part}"
+    if cur:
+        lines.append(cur)
+    return lines
+
+
+def input_text_commands(text: str) -> list[str]:
+    """Shell command lines that type ``text`` (printable ASCII, newline, tab) with ``input``.
+
+    Newlines and tabs are sent as ENTER / TAB key events. Raises ``TextInputError`` for anything
+    else (non-ASCII, control characters).
+    """
+    if not input_text_supports(text):
+        bad = next(ch for ch in text if ch not in _INPUT_TEXT_OK and ch not in "\n\t")
+        raise TextInputError(
+            f"cannot type {bad!r} without ADB Keyboard: `input text` handles printable ASCII only",
+            hint=f"install ADB Keyboard on the phone, `adb install ADBKeyboard.apk` from {ADB_KEYBOARD_URL}",
+        )
+    parts: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            parts.extend(f"input text {shlex.quote(p)}" for p in escape_input_text("".join(run)))
+            run.clear()
+
+    for ch in text:
+        if ch in "\n\t":
+            flush()
+            parts.append(f"input keyevent {KEYCODE_ENTER if ch == chr(10) else KEYCODE_TAB}")
+        else:
+            run.append(ch)
+    flush()
+    return _join_commands(parts)
+
+
+# --------------------------------------------------------------------------- ADB Keyboard
+
+
+def adbkeyboard_type_commands(text: str, max_bytes: int = ADBKEYBOARD_CHUNK_BYTES) -> list[str]:
+    """One ``am broadcast ADB_INPUT_B64`` command per chunk of ``text`` (base64 of UTF-8)."""
+    commands = []
+    for chunk in chunk_text(text, max_bytes):
+        b64 = base64.b64encode(chunk.encode("utf-8")).decode("ascii")
+        commands.append(
+            f"am broadcast -a ADB_INPUT_B64 --es msg {shlex.quote(b64)} -p {shlex.quote(ADB_KEYBOARD_PACKAGE)}"
+        )
+    return commands
+
+
+def adbkeyboard_clear_command() -> str:
+    return f"am broadcast -a ADB_CLEAR_TEXT -p {shlex.quote(ADB_KEYBOARD_PACKAGE)}"
+
+
+def keyevent_clear_command(deletes: int) -> str:
+    """Move to the end of the field and delete ``deletes`` characters, in one ``input`` call."""
+    deletes = max(0, min(deletes, MAX_CLEAR_DELETES))
+    codes = " ".join([str(KEYCODE_MOVE_END), *[str(KEYCODE_DEL)] * deletes])
+    return f"input keyevent {codes}"
+
+
+def _broadcast_failed(output: str) -> bool:
+    low = output.lower()
+    return "exception" in low or "error:" in low
+
+
+# --------------------------------------------------------------------------- strategy object
+
+
+class TextInputter:
+    """Per-device text input state: which strategy, whether ADB Keyboard was switched on, and the
+    IME to restore. Create one per device connection; call :meth:`close` when done."""
+
+    def __init__(
+        self,
+        shell: ShellRunner,
+        *,
+        mode: TextInputMode = "auto",
+        has_adbkeyboard: Callable[[], bool],
+        focused_text_length: Callable[[], int | None] | None = None,
+        serial: str = "device",
+    ) -> None:
+        if mode not in ("auto", "adbkeyboard", "input"):
+            raise ValueError(f"text_input must be 'auto', 'adbkeyboard' or 'input', not {mode!r}")
+        self._shell = shell
+        self.mode: TextInputMode = mode
+        self._has_adbkeyboard = has_adbkeyboard
+        self._focused_text_length = focused_text_length
+        self._serial = serial
+        self._strategy: Literal["adbkeyboard", "input"] | None = None
+        self._original_ime: str | None = None
+        self._ime_switched = False
+
+    # -- strategy ------------------------------------------------------------------------
+    @property
+    def strategy(self) -> Literal["adbkeyboard", "input"]:
+        """The strategy in use (resolved on first use for ``auto``)."""
+        if self._strategy is None:
+            if self.mode == "input":
+                self._strategy = "input"
+            elif self.mode == "adbkeyboard":
+                if not self._has_adbkeyboard():
+                    raise TextInputError(
+                        f"ADB Keyboard ({ADB_KEYBOARD_PACKAGE}) is not installed on {self._serial}",
+                        hint=f"install it, `adb install ADBKeyboard.apk` from {ADB_KEYBOARD_URL}, "
+                        "or use text_input='input' for ASCII only",
+                    )
+                self._strategy = "adbkeyboard"
+            else:
+                self._strategy = "adbkeyboard" if self._has_adbkeyboard() else "input"
+            logger.debug("text input on %s: %s", self._serial, self._strategy)
+        return self._strategy
+
+    def _ensure_adbkeyboard_active(self) -> None:
+        if self._ime_switched:
+            return
+        current = self._shell("settings get secure default_input_method", check=False).strip()
+        self._original_ime = current if current and current != "null" else None
+        if current != ADB_KEYBOARD_IME:
+            ime = shlex.quote(ADB_KEYBOARD_IME)
+            out = self._shell(f"ime enable {ime} && ime set {ime}", check=False)
+            low = out.lower()
+            if "unknown input method" in low or "error" in low or "exception" in low:
+                raise TextInputError(
+                    f"could not switch {self._serial} to ADB Keyboard: {out.strip().splitlines()[-1]}",
+                    hint="enable it by hand in Settings > System > Keyboards, or use text_input='input'",
+                )
+        self._ime_switched = True
+
+    # -- public --------------------------------------------------------------------------
+    def type_text(self, text: str) -> None:
+        if not text:
+            return
+        if self.strategy == "adbkeyboard":
+            self._ensure_adbkeyboard_active()
+            for cmd in adbkeyboard_type_commands(text):
+                out = self._shell(cmd)
+                if _broadcast_failed(out):
+                    raise TextInputError(f"ADB Keyboard broadcast failed on {self._serial}: {out.strip()}")
+            return
+        for cmd in input_text_commands(text):
+            self._shell(cmd)
+
+    def clear_text(self) -> None:
+        """Clear the focused text field."""
+        if self.strategy == "adbkeyboard":
+            self._ensure_adbkeyboard_active()
+            out = self._shell(adbkeyboard_clear_command())
+            if _broadcast_failed(out):
+                raise TextInputError(f"ADB Keyboard clear failed on {self._serial}: {out.strip()}")
+            return
+        length: int | None = None
+        if self._focused_text_length is not None:
+            try:
+                length = self._focused_text_length()
+            except DeviceError as exc:
+                logger.debug("focused field length unknown: %s", exc)
+        if length == 0:
+            return
+        self._shell(keyevent_clear_command(DEFAULT_CLEAR_DELETES if length is None else length))
+
+    def close(self) -> None:
+        """Give the phone its own keyboard back (when ADB Keyboard was switched on)."""
+        if not self._ime_switched:
+            return
+        self._ime_switched = False
+        original = self._original_ime
+        if original == ADB_KEYBOARD_IME:
+            return
+        cmd = f"ime set {shlex.quote(original)}" if original else "ime reset"
+        self._shell(cmd, check=False)
