@@ -289,7 +289,19 @@ HOME_COLS = 4
 
 
 class Phone:
-    """A simulated Android phone. Every public method takes ``lock``."""
+    """A simulated Android phone.
+
+    Entry points (each takes ``lock`` and bumps ``version`` when the state changed): ``tap``,
+    ``long_press``, ``swipe``, ``keyevent``, ``input_text``, ``clear_text``, ``start_activity``,
+    ``launch_package``, ``put_setting``/``delete_setting``; queries: ``render``, ``screencap_png``,
+    ``framebuffer_rgba``, ``ui_hierarchy_xml``, ``tree``, ``node_at``, ``current_focus``,
+    ``is_secure``, ``packages``, ``get_setting``/``list_settings``, ``imes``, ``current_ime``,
+    ``snapshot``. The images returned are cached: copy them before drawing on them.
+
+    The other methods (``launch``, ``go_home``, ``push``, ``pop``, ``back``, ``up``,
+    ``show_dialog``, ``insert_text``...) are the app side: widget handlers call them while an
+    entry point holds the lock, and that entry point commits the change.
+    """
 
     def __init__(
         self,
@@ -335,6 +347,8 @@ class Phone:
         self._img: Image.Image | None = None
         self._png_key: tuple[int, str, bool] | None = None
         self._png: bytes = b""
+        self._fb_key: tuple[int, str, bool] | None = None
+        self._fb: bytes = b""
 
     # ----------------------------------------------------------------------------- basics
 
@@ -889,7 +903,11 @@ class Phone:
 
     @_locked
     def framebuffer_rgba(self) -> bytes:
-        return self._captured().convert("RGBA").tobytes()
+        key = (self.version, self._minute(), self.is_secure())
+        if self._fb_key != key:
+            self._fb = self._captured().convert("RGBA").tobytes()
+            self._fb_key = key
+        return self._fb
 
     @_locked
     def ui_hierarchy_xml(self) -> str:

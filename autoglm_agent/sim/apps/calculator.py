@@ -204,6 +204,8 @@ class Calculator(App):
             shown = "不能除以0"
         elif ctx.zh and shown == "Error":
             shown = "错误"
+        # five rows of keys take at most ~62% of the content area (small screens keep a display)
+        cell = min(84.0, ((ctx.height_dp - 76) * 0.62 - 32) / 5)
         keys = []
         for label, rid, desc in KEYS:
             if label.isdigit() or label == ".":
@@ -232,13 +234,13 @@ class Calculator(App):
                         align="center",
                         bg=bg,
                         fg=fg,
-                        radius=36,
-                        h=72,
-                        w=min(80, (ctx.width_dp - 48) / 4),
+                        radius=(cell - 12) / 2,
+                        h=cell - 12,
+                        w=min(cell - 4, (ctx.width_dp - 48) / 4),
                         gravity="center",
                         on_tap=(lambda k=label: self.press(ctx, k)),
                     ),
-                    h=84,
+                    h=cell,
                     a11y=False,
                 )
             )

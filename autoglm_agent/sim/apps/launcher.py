@@ -62,7 +62,7 @@ class Launcher(App):
         glance_h = min(170.0, avail * 0.22)
         search_h = 52 + 28
         cell_h = min(112.0, (avail - glance_h - search_h - 8) / HOME_ROWS)
-        icon = min(58.0, cell_h - 36)
+        icon = max(28.0, min(58.0, cell_h - 36))
         by_cell = {(s.row, s.col): s.package for s in st.home}
         cells: list[Node] = []
         for r in range(HOME_ROWS):
