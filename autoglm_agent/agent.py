@@ -7,7 +7,6 @@ a LangChain chat model (``ChatAutoGLM`` or any other). Everything it does is rep
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -17,6 +16,7 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from PIL import ImageChops
 from pydantic import BaseModel, ConfigDict, Field
 
 from autoglm_agent import actions as A
@@ -141,10 +141,30 @@ class AgentCallbacks:
     def on_run_end(self, result: AgentResult) -> None: ...
 
 
-def screen_hash(image: Any) -> str:
-    """A cheap fingerprint of what the screen shows (downscaled, so JPEG-level noise is ignored)."""
-    small = image.convert("L").resize((54, 120))
-    return hashlib.blake2b(small.tobytes(), digest_size=12).hexdigest()
+class ScreenSignature:
+    """A small grey thumbnail of a screenshot, compared with a tolerance.
+
+    Two frames count as the same screen when at most ``tolerance`` of the thumbnail's pixels
+    differ by more than ``threshold`` grey levels: a blinking cursor or JPEG-level noise is the
+    same screen; a toggled switch, a typed word or a new page is not.
+    """
+
+    __slots__ = ("thumb",)
+    threshold = 24
+    tolerance = 0.0001
+
+    def __init__(self, image: Any) -> None:
+        factor = max(1, min(image.width // 180, image.height // 400))
+        self.thumb = image.convert("L").reduce(factor)
+
+    def same_as(self, other: ScreenSignature | None) -> bool:
+        if other is None or other.thumb.size != self.thumb.size:
+            return False
+        diff = ImageChops.difference(self.thumb, other.thumb).point(
+            lambda v: 255 if v > self.threshold else 0
+        )
+        changed = diff.histogram()[255]
+        return changed <= self.tolerance * self.thumb.width * self.thumb.height
 
 
 def estimate_tokens(text: str) -> int:
@@ -199,7 +219,8 @@ class PhoneAgent:
         self._records: list[StepRecord] = []
         self._pending_feedback: str | None = None
         self._next_screenshot: Screenshot | None = None
-        self._last_key: tuple[str, str] | None = None
+        self._next_signature: ScreenSignature | None = None
+        self._last_action: str | None = None
         self._repeats = 0
         self._result: AgentResult | None = None
         self._recorder: TrajectoryRecorder | None = None
@@ -259,13 +280,14 @@ class PhoneAgent:
             self.callbacks.on_action(index, action)
             record.action = action.model_dump(mode="json")
             record.action_call = action.to_call()
-            pre_hash = screen_hash(shot.image)
+            pre = self._next_signature or ScreenSignature(shot.image)
+            self._next_signature = None
             t = self._clock()
             outcome = self.executor.execute(action, shot.size)
             record.timings.action_s = self._clock() - t
             record.outcome, record.message = outcome.outcome, outcome.message
             self._turns.append((user_text, record.answer))
-            self._after_action(record, action, outcome, pre_hash)
+            self._after_action(record, action, outcome, pre)
         except _StepFailed as exc:
             record.outcome = exc.status
             record.error = exc.message
@@ -391,7 +413,9 @@ class PhoneAgent:
             reasoning = tag_reasoning
         return reasoning, answer.strip()
 
-    def _after_action(self, record: StepRecord, action: A.Action, outcome: ExecResult, pre_hash: str) -> None:
+    def _after_action(
+        self, record: StepRecord, action: A.Action, outcome: ExecResult, pre: ScreenSignature
+    ) -> None:
         if outcome.outcome == "finished":
             self._end("success", outcome.message or "task finished")
             return
@@ -400,40 +424,49 @@ class PhoneAgent:
             return
         if outcome.outcome == "feedback":
             self._pending_feedback = outcome.message
-        post_hash = pre_hash
+        unchanged = True
         if outcome.touched_screen:
             t = self._clock()
-            shot = self._settle(pre_hash)
+            shot, post = self._settle(pre)
             record.timings.settle_s = self._clock() - t
-            self._next_screenshot = shot
-            post_hash = screen_hash(shot.image)
-        key = (record.action_call or "", pre_hash)
-        if post_hash == pre_hash and key == self._last_key:
+            self._next_screenshot, self._next_signature = shot, post
+            unchanged = post.same_as(pre)
+        # loop detection: the same action again on a screen it did not change
+        if unchanged and record.action_call == self._last_action:
             self._repeats += 1
         else:
-            self._repeats = 1 if post_hash == pre_hash else 0
-        self._last_key = key
+            self._repeats = 1 if unchanged else 0
+        self._last_action = record.action_call
         if self._repeats >= self.config.loop_limit:
             self._end(
                 "stopped",
                 f"loop detected: {record.action_call} repeated {self._repeats} times on an unchanged screen",
             )
 
-    def _settle(self, pre_hash: str) -> Screenshot:
-        """Capture until two successive frames agree (bounded); the last capture is reused next step."""
+    def _settle(self, pre: ScreenSignature) -> tuple[Screenshot, ScreenSignature]:
+        """Capture until two successive frames agree (bounded); the last capture is reused next step.
+
+        A frame identical to the pre-action screen is only accepted after ``settle_min_change_s``,
+        since a real phone may not have reacted yet.
+        """
         cfg = self.config
         start = self._clock()
         last = self.device.screenshot()
-        last_hash = screen_hash(last.image)
+        last_sig = ScreenSignature(last.image)
+        last_at = start
         while self._clock() - start < cfg.settle_timeout_s:
-            if cfg.settle_interval_s:
-                self._sleep(cfg.settle_interval_s)
+            gap = cfg.settle_interval_s - (self._clock() - last_at)
+            if gap > 0:
+                self._sleep(gap)
+            last_at = self._clock()
             shot = self.device.screenshot()
-            h = screen_hash(shot.image)
-            if h == last_hash and (h != pre_hash or self._clock() - start >= cfg.settle_min_change_s):
-                return shot
-            last, last_hash = shot, h
-        return last
+            sig = ScreenSignature(shot.image)
+            if sig.same_as(last_sig) and (
+                not sig.same_as(pre) or self._clock() - start >= cfg.settle_min_change_s
+            ):
+                return shot, sig
+            last, last_sig = shot, sig
+        return last, last_sig
 
     # ------------------------------------------------------------------ end of run
     def _end(self, status: Status, message: str) -> None:
