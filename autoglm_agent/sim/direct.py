@@ -61,17 +61,17 @@ class DirectDevice:
 
     # ------------------------------------------------------------------ input
     def tap(self, x: int, y: int) -> None:
-        self.phone.tap(max(0, round(x)), max(0, round(y)))
+        self.phone.tap(max(0, x), max(0, y))
 
     def double_tap(self, x: int, y: int) -> None:
         self.tap(x, y)
         self.tap(x, y)
 
     def long_press(self, x: int, y: int, duration_ms: int = 800) -> None:
-        self.phone.long_press(max(0, round(x)), max(0, round(y)))
+        self.phone.long_press(max(0, x), max(0, y))
 
     def swipe(self, x1: int, y1: int, x2: int, y2: int, duration_ms: int = 300) -> None:
-        self.phone.swipe(round(x1), round(y1), round(x2), round(y2), duration_ms)
+        self.phone.swipe(x1, y1, x2, y2, duration_ms)
 
     def type_text(self, text: str) -> None:
         self.phone.input_text(text)
