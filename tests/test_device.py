@@ -681,7 +681,7 @@ def test_sim_screenshot_size_timing_and_one_round_trip(dev: AdbDevice, home_simu
     for s in shots:
         assert s.size == (w, h) and s.image.size == (w, h) and s.image.mode == "RGB"
         assert not s.secure
-        assert 0 < s.duration_s < 5
+        assert s.duration_s > 0
     print(f"\nscreenshot {w}x{h}: " + ", ".join(f"{s.duration_s * 1000:.1f} ms" for s in shots))
     # one shell command per capture, nothing written to /sdcard
     caps = [r for r in home_simulator.command_log if "screencap" in r.command]

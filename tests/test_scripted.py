@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 import httpx
@@ -246,8 +245,19 @@ def test_add_stop_sequences_and_model_echo() -> None:
 
 
 def test_delay_and_concurrent_clients() -> None:
-    replies = [f"<answer>{i}</answer>" for i in range(8)]
-    with ScriptedEndpoint(replies, delay_s=0.05) as ep:
+    n = 8
+    # every reply waits until all n requests are inside the server at once: a server that
+    # answered one request after another would break the barrier (and fail the calls)
+    barrier = threading.Barrier(n, timeout=10)
+
+    def reply(i: int):
+        def answer(_body: dict) -> str:
+            barrier.wait()
+            return f"<answer>{i}</answer>"
+
+        return answer
+
+    with ScriptedEndpoint([reply(i) for i in range(n)], delay_s=0.01) as ep:
         results: list[str] = []
         lock = threading.Lock()
 
@@ -256,16 +266,14 @@ def test_delay_and_concurrent_clients() -> None:
             with lock:
                 results.append(resp.choices[0].message.content or "")
 
-        threads = [threading.Thread(target=call) for _ in replies]
-        start = time.perf_counter()
+        threads = [threading.Thread(target=call) for _ in range(n)]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(10)
-        elapsed = time.perf_counter() - start
-    assert sorted(results) == sorted(replies)  # each reply used exactly once
-    assert len(ep.requests) == len(replies)
-    assert elapsed < 0.05 * len(replies)  # served concurrently, not one after another
+            t.join(20)
+    assert sorted(results) == sorted(f"<answer>{i}</answer>" for i in range(n))  # each reply used once
+    assert len(ep.requests) == n
+    assert not barrier.broken, "requests were not served concurrently"
 
 
 def test_langchain_chat_openai_against_the_endpoint() -> None:
