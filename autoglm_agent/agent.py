@@ -8,6 +8,7 @@ a LangChain chat model (``ChatAutoGLM`` or any other). Everything it does is rep
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,8 @@ from autoglm_agent.executor import (
 from autoglm_agent.multimodal import image_part
 from autoglm_agent.prompts import system_prompt
 from autoglm_agent.trajectory import TrajectoryRecorder
+
+logger = logging.getLogger(__name__)
 
 Status = Literal["success", "failure", "stopped"]
 
@@ -120,6 +123,9 @@ class AgentResult(BaseModel):
 class AgentCallbacks:
     """Hooks for progress; override what you need. All are called on the agent's thread."""
 
+    def on_transcript(self, text: str) -> None:
+        """The transcript of a spoken command, before the run starts."""
+
     def on_run_start(self, task: str) -> None: ...
 
     def on_step_start(self, index: int, screenshot: Screenshot, app: str | None) -> None: ...
@@ -171,6 +177,14 @@ def estimate_tokens(text: str) -> int:
     """Rough token count: about 3 characters a token for Latin text, 1 for CJK."""
     cjk = len(_CJK.findall(text))
     return cjk + (len(text) - cjk) // 3 + 1
+
+
+class _ModelError(Exception):
+    """Internal: the chat model raised while producing an answer (callbacks' errors are not wrapped)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class _StepFailed(Exception):
@@ -254,8 +268,28 @@ class PhoneAgent:
             )
         self.callbacks.on_run_start(self._task)
 
-    def run(self, task: str) -> AgentResult:
-        """Run ``task`` to the end and return the result (never raises for expected failures)."""
+    def run(
+        self,
+        task: str | None = None,
+        *,
+        audio: str | Path | bytes | None = None,
+        asr_model: str | Path | None = None,
+    ) -> AgentResult:
+        """Run ``task`` to the end and return the result (never raises for expected failures).
+
+        With ``audio`` (a wav/mp3 path or bytes) instead of ``task``, the spoken command is first
+        transcribed with a local speech-recognition checkpoint (``asr_model``; default: the
+        repo's demo ``model/asr``) and the transcript becomes the task.
+        """
+        if audio is not None:
+            if task is not None:
+                raise AutoGLMError("give either a task or audio, not both")
+            from autoglm_agent.voice import transcribe
+
+            task = transcribe(audio, model=asr_model)
+            self.callbacks.on_transcript(task)
+        if task is None:
+            raise AutoGLMError("no task: pass the task text, or audio= with a spoken command")
         self.reset(task)
         while self._result is None:
             self.step()
@@ -382,10 +416,12 @@ class PhoneAgent:
         for attempt in range(attempts):
             try:
                 return self._stream_once(messages)
-            except Exception as exc:  # classified below; unexpected errors propagate
+            except _ModelError as wrapped:  # raised by the chat model, not by a callback
+                exc = wrapped.cause
                 retryable, text = _classify_endpoint_error(exc)
-                if text is None:
-                    raise
+                if text is None:  # an answer that is not a chat completion (an HTML page, bad JSON)
+                    logger.warning("the chat model raised an unexpected error", exc_info=exc)
+                    retryable, text = False, _unreadable_answer(exc)
                 if not retryable or attempt == attempts - 1:
                     raise _StepFailed("failure", text) from None
                 self.callbacks.on_retry(index, attempt + 1, text)
@@ -395,7 +431,14 @@ class PhoneAgent:
     def _stream_once(self, messages: list[BaseMessage]) -> tuple[str | None, str]:
         reasoning_parts: list[str] = []
         content_parts: list[str] = []
-        for chunk in _stream(self.llm, messages):
+        stream = iter(_stream(self.llm, messages))
+        while True:
+            try:
+                chunk = next(stream)
+            except StopIteration:
+                break
+            except Exception as exc:
+                raise _ModelError(exc) from exc
             piece = chunk.additional_kwargs.get("reasoning_content") or chunk.additional_kwargs.get(
                 "reasoning"
             )
@@ -470,6 +513,8 @@ class PhoneAgent:
 
     # ------------------------------------------------------------------ end of run
     def _end(self, status: Status, message: str) -> None:
+        if status != "success":  # a status line: one line, whatever the server or the model sent
+            message = " ".join(message.split())
         if self._result is None:  # the first reason to end wins
             self._result = AgentResult(
                 status=status,
@@ -528,7 +573,17 @@ def _classify_endpoint_error(exc: Exception) -> tuple[bool, str | None]:
         return True, f"{base} failed (HTTP {exc.status_code}): {_api_message(exc)}"
     if isinstance(exc, openai.APIStatusError):
         return False, f"{base} failed (HTTP {exc.status_code}): {_api_message(exc)}"
+    if isinstance(exc, openai.APIError):  # an error event inside a streamed answer
+        return True, f"{base} reported an error: {_api_message(exc)}"
     return False, None
+
+
+def _unreadable_answer(exc: Exception) -> str:
+    detail = " ".join(str(exc).split())[:200] or "no details"
+    return (
+        f"the model endpoint sent an answer that is not a chat completion ({type(exc).__name__}: {detail}); "
+        "check that --base-url points at an OpenAI-compatible /v1 endpoint"
+    )
 
 
 def _api_message(exc: Any) -> str:

@@ -21,6 +21,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from autoglm_agent import __version__
+from autoglm_agent.agent import AgentCallbacks
 from autoglm_agent.errors import AutoGLMError, ConfigError
 
 console = Console(highlight=False)
@@ -67,7 +68,7 @@ def _root(
 
 
 # ---------------------------------------------------------------------------------------------- run
-class _RichCallbacks:
+class _RichCallbacks(AgentCallbacks):
     """Live output: streamed thinking (dim), each action, step timings."""
 
     def __init__(self, show_thinking: bool = True, quiet: bool = False) -> None:
@@ -254,6 +255,13 @@ def run_cmd(
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 0,
     shuffle: Annotated[bool, typer.Option(help="Shuffle the simulator's home screen.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds allowed for each ADB call.")] = 10.0,
+    voice: Annotated[
+        Path | None, typer.Option(help="A spoken command (wav/mp3) to transcribe and run instead of TASK.")
+    ] = None,
+    asr_model: Annotated[
+        Path | None,
+        typer.Option(envvar="AUTOGLM_ASR_MODEL", help="Local speech-recognition checkpoint for --voice."),
+    ] = None,
 ) -> None:
     """Run a task on the phone (the default command)."""
     from autoglm_agent.agent import AgentConfig, PhoneAgent
@@ -263,6 +271,16 @@ def run_cmd(
         raise ConfigError(f"--lang must be auto, zh or en, not {lang!r}")
     if max_steps < 1:
         raise ConfigError("--max-steps must be at least 1")
+    if voice is not None:
+        if task is not None:
+            raise ConfigError("give a task or --voice, not both")
+        from autoglm_agent.voice import transcribe
+
+        task = transcribe(voice, model=asr_model)
+        if not json_out:
+            console.print(f"[bold]Heard:[/] {task}", markup=True)
+        if not task.strip():
+            raise ConfigError(f"no speech recognised in {voice}", hint="speak the command more clearly or type it")
     interactive = task is None
     if interactive and not sys.stdin.isatty():
         raise ConfigError("no task given", hint='pass one, e.g. autoglm-agent "open settings"')
@@ -292,7 +310,7 @@ def run_cmd(
             dev,
             llm,
             config,
-            callbacks=callbacks,  # type: ignore[arg-type]
+            callbacks=callbacks,
             confirm=(lambda m, a: True) if yes else (_confirm if tty else None),
             takeover=_takeover if tty else None,
             interact=_interact if tty else None,
