@@ -19,14 +19,32 @@ import html
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
 
 from autoglm_agent.actions import to_pixels
+from autoglm_agent.errors import AutoGLMError
 
 _ACCENT = (255, 45, 85)
+#: Characters that ``json.dumps(ensure_ascii=False)`` leaves raw but ``str.splitlines()`` (and
+#: JavaScript before ES2019) treats as line breaks: escaped so that one step stays one line.
+_LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+class TrajectoryError(AutoGLMError):
+    """The trajectory folder cannot be created or written."""
+
+
+def jsonl_line(obj: Any) -> str:
+    """``obj`` as one JSON line (UTF-8 text kept readable; Unicode line separators escaped)."""
+    text = json.dumps(obj, ensure_ascii=False)
+    for raw, escaped in _LINE_BREAKS.items():
+        text = text.replace(raw, escaped)
+    return text
 
 
 def _slug(text: str, limit: int = 40) -> str:
@@ -76,7 +94,8 @@ class TrajectoryRecorder:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.path.mkdir(parents=True, exist_ok=True)
+        with self._io("create"):
+            self.path.mkdir(parents=True, exist_ok=True)
         self._steps: list[dict[str, Any]] = []
         self._meta: dict[str, Any] = {}
         self._result: dict[str, Any] | None = None
@@ -92,28 +111,44 @@ class TrajectoryRecorder:
             path = base / f"{stamp}-{_slug(task)}-{n}"
         return cls(path)
 
+    @contextmanager
+    def _io(self, what: str) -> Iterator[None]:
+        """File-system errors as one-line ``TrajectoryError``s."""
+        try:
+            yield
+        except OSError as exc:
+            raise TrajectoryError(
+                f"cannot {what} the trajectory folder {self.path}: {exc.strerror or exc}",
+                hint="pass a writable trajectory directory (--trajectory-dir, AgentConfig.trajectory_dir)",
+            ) from exc
+
     def write_meta(self, meta: dict[str, Any]) -> None:
         self._meta = meta
-        (self.path / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+        with self._io("write"):
+            (self.path / "meta.json").write_text(
+                json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8"
+            )
         self._write_report()
 
     def save_screenshot(self, index: int, image: Image.Image, action: dict[str, Any] | None) -> str:
         name = f"step_{index:03d}.jpg"
-        draw_action(image, action).save(self.path / name, format="JPEG", quality=80)
+        with self._io("write"):
+            draw_action(image, action).save(self.path / name, format="JPEG", quality=80)
         return name
 
     def append_step(self, step: dict[str, Any]) -> None:
         self._steps.append(step)
-        with (self.path / "steps.jsonl").open("a", encoding="utf-8") as f:
-            f.write(json.dumps(step, ensure_ascii=False) + "\n")
+        with self._io("write"), (self.path / "steps.jsonl").open("a", encoding="utf-8") as f:
+            f.write(jsonl_line(step) + "\n")
             f.flush()
         self._write_report()
 
     def finish(self, result: dict[str, Any]) -> None:
         self._result = result
-        (self.path / "result.json").write_text(
-            json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8"
-        )
+        with self._io("write"):
+            (self.path / "result.json").write_text(
+                json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8"
+            )
         self._write_report()
 
     # ------------------------------------------------------------------ HTML
@@ -124,9 +159,10 @@ class TrajectoryRecorder:
         return f"data:image/jpeg;base64,{data}"
 
     def _write_report(self) -> None:
-        (self.path / "report.html").write_text(
-            render_report(self._meta, self._steps, self._result, self._image_uri), encoding="utf-8"
-        )
+        with self._io("write"):
+            (self.path / "report.html").write_text(
+                render_report(self._meta, self._steps, self._result, self._image_uri), encoding="utf-8"
+            )
 
 
 def render_report(

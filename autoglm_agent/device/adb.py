@@ -46,6 +46,7 @@ from autoglm_agent.device.apps import (
     normalize_name,
     parse_launcher_activities,
     parse_package_list,
+    reject_shell_syntax,
     resolve_app,
 )
 from autoglm_agent.device.base import (
@@ -983,6 +984,7 @@ class AdbDevice:
 
     def resolve_app(self, app: str) -> Resolution:
         """Which installed package ``app`` names (cached; see :func:`apps.resolve_app`)."""
+        reject_shell_syntax(app)  # before the cache: "Settings;" normalizes like "Settings"
         key = normalize_name(app) or app.strip()
         if key in self._resolved:
             return self._resolved[key]

@@ -279,6 +279,9 @@ _PUNCT = re.compile(r"[\s\-_.·•'’\"&+/\\,:;!?()（）【】\[\]{}]+")
 _SUFFIXES = ("app", "应用", "软件", "客户端", "application")
 _PACKAGE_RE = re.compile(r"^[A-Za-z][\w]*(\.[A-Za-z_][\w]*)+$")
 _COMPONENT_RE = re.compile(r"^(?P<pkg>[A-Za-z][\w]*(?:\.[A-Za-z_][\w]*)+)/(?P<act>[\w.$]+)$")
+#: Shell control syntax never found in an app name: a query holding it is refused, not fuzzily
+#: matched (``"Settings; reboot"`` must not open Settings as if the rest were noise).
+_SHELL_SYNTAX = re.compile(r"[;|`<>\n\r\x00]|\$\(|&&")
 
 #: Package-name tokens that say nothing about the app.
 _GENERIC_WORDS = (
@@ -544,6 +547,16 @@ class Resolution:
     how: str
 
 
+def reject_shell_syntax(query: str) -> None:
+    """Raise ``AppNotFoundError`` when ``query`` holds shell control syntax (``;``, ``&&``, ``|``,
+    backticks, ``$(``, redirections, line breaks), which no app name contains."""
+    if m := _SHELL_SYNTAX.search(query.strip()):
+        raise AppNotFoundError(
+            f"{query!r} is not an app name: it contains shell syntax ({m.group()!r})",
+            hint="name one app, e.g. 'Settings' or 'com.android.settings'",
+        )
+
+
 def resolve_app(
     query: str,
     installed: Sequence[str],
@@ -557,6 +570,7 @@ def resolve_app(
         raise AppNotFoundError(
             "no app name given", hint="name an app, e.g. 'Settings' or 'com.android.settings'"
         )
+    reject_shell_syntax(q)
     installed_set = set(installed)
     launch_map = {e.package: e for e in launcher}
 

@@ -4,8 +4,9 @@
 ...     adbutils.adb.device(sim.serial).shell("echo hi")
 
 The asyncio server runs in a daemon thread. ``stop()`` then ``start()`` again reuses the same port
-(and the same phone), and the adb server picks the device up again by itself, as it does when a
-real phone on Wi-Fi comes back.
+(and the same phone), and the adb server picks the device up again under the same serial, as it
+does when a real phone on Wi-Fi comes back (``start()`` reconnects an entry left offline at once,
+rather than waiting for the adb server's own reconnect, which backs off to many seconds).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ __all__ = ["Simulator", "SimulatorError", "pick_port", "serve_forever"]
 
 #: The adb server probes the odd ports of this range for emulators; a device there shows up twice.
 _EMULATOR_PORTS = range(5554, 5586)
+#: A listed entry that is still not ``device`` this long after the simulator listens is reconnected.
+_STALE_AFTER_S = 1.0
 
 
 class SimulatorError(AutoGLMError):
@@ -225,7 +228,8 @@ class Simulator:
     def _connect_adb(self, timeout: float) -> None:
         self._ensure_adb_server()
         client = self._client()
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = start + timeout
         last_msg = ""
         next_connect = 0.0
         while time.monotonic() < deadline:
@@ -233,8 +237,13 @@ class Simulator:
             if state == "device":
                 return
             now = time.monotonic()
-            if state is None and now >= next_connect:
+            # An entry left offline by an earlier run of this simulator (stop(disconnect=False)):
+            # the adb server's own reconnect backs off to many seconds, so reconnect it now.
+            stale = state is not None and now - start >= _STALE_AFTER_S
+            if (state is None or stale) and now >= next_connect:
                 try:
+                    if stale:
+                        client.disconnect(self.serial)
                     last_msg = str(client.connect(self.serial, timeout=max(1.0, min(10.0, deadline - now))))
                 except Exception as e:  # the adb server may be restarting
                     last_msg = str(e)
