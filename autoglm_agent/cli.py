@@ -205,7 +205,8 @@ def _open_endpoint(
             hint="pip install 'autoglm-agent[server]', or pass --base-url",
         ) from None
     err_console.print(f"[dim]loading the model from {path} into the embedded server…[/]")
-    with EmbeddedServer(ServerConfig(model=str(path), served_model_name=model, api_key=api_key)) as server:
+    config = ServerConfig(model=path, port=0, served_model_name=model, api_key=api_key)
+    with EmbeddedServer(config) as server:
         err_console.print(f"[dim]embedded server ready at {server.base_url}[/]")
         yield server.base_url, settings
 
@@ -280,7 +281,9 @@ def run_cmd(
         if not json_out:
             console.print(f"[bold]Heard:[/] {task}", markup=True)
         if not task.strip():
-            raise ConfigError(f"no speech recognised in {voice}", hint="speak the command more clearly or type it")
+            raise ConfigError(
+                f"no speech recognised in {voice}", hint="speak the command more clearly or type it"
+            )
     interactive = task is None
     if interactive and not sys.stdin.isatty():
         raise ConfigError("no task given", hint='pass one, e.g. autoglm-agent "open settings"')
@@ -472,18 +475,24 @@ def serve_cmd(
             f"serving needs the [server] extra ({exc.name} is missing)",
             hint="pip install 'autoglm-agent[server]'",
         ) from None
-    config = ServerConfig(
-        model=str(path),
-        host=host,
-        port=port,
-        served_model_name=served_model_name,
-        api_key=api_key,
-        asr_model=str(asr_model) if asr_model else None,
-        dtype=dtype,
-        device=device,
-        quantize_int8=quantize,
-        max_new_tokens=max_new_tokens,
-    )
+    from pydantic import ValidationError
+
+    try:
+        config = ServerConfig(
+            model=str(path),
+            host=host,
+            port=port,
+            served_model_name=served_model_name,
+            api_key=api_key,
+            asr_model=str(asr_model) if asr_model else None,
+            dtype=dtype,
+            device=device,
+            quantize="int8" if quantize else "none",
+            max_new_tokens=max_new_tokens,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"bad serve option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
     serve(config)
 
 

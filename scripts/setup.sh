@@ -3,7 +3,7 @@
 #   - system tools the project drives (adb; espeak-ng and sox for voice tests; a CJK font)
 #   - torch: kept if the venv already has one (bring your own CUDA build first); otherwise
 #     ${AUTOGLM_TORCH_SPEC:-torch==2.13.0}, which on the project's CPU machines is the local CPU build
-#   - the package itself with the [server] and [dev] extras, editable
+#   - the package itself with the [server], [dev] and [onnx] extras, editable
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,5 +35,5 @@ fi
 if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
     .venv/bin/pip install -q "${AUTOGLM_TORCH_SPEC:-torch==2.13.0}"
 fi
-.venv/bin/pip install -q -e ".[server,dev]"
+.venv/bin/pip install -q -e ".[server,dev,onnx]"
 echo "ready: .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
