@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 #: Processor outputs laid out one value per token (padded on the left in a batch).
 PER_TOKEN_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
 
+#: Temperatures below this sample greedily (dividing logits by less can overflow to inf/nan).
+MIN_TEMPERATURE = 1e-5
+
 
 class SamplingParams(BaseModel):
     """Per-request decoding parameters (temperature 0 = greedy)."""
@@ -51,7 +54,7 @@ class SamplingParams(BaseModel):
     temperature: float = Field(1.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     top_k: int = Field(0, ge=0)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1)  # what torch.Generator.manual_seed takes
     stop: list[str] = Field(default_factory=list)
     stop_token_ids: list[int] = Field(default_factory=list)
     ignore_eos: bool = False
@@ -469,6 +472,7 @@ class Engine:
                         self._prefill(admit)
                     except Exception as exc:  # a broken batch must not kill the engine
                         log.exception("prefill failed")
+                        self._drop_rows_of(admit)
                         for h in admit:
                             self._fail(h, exc)
                 if self._rows:
@@ -686,7 +690,7 @@ class Engine:
                 n = len(r.generated)
                 out.append(self._forced[n] if n < len(self._forced) else self._forced[-1])
                 continue
-            if p.temperature <= 0:
+            if p.temperature < MIN_TEMPERATURE:  # tinier ones overflow logits / temperature to inf
                 out.append(int(greedy[i]))
                 continue
             row = logits[i] / p.temperature
@@ -807,6 +811,21 @@ class Engine:
         for layer in self._cache.layers:
             layer.keys = layer.keys.index_select(0, idx)[:, :, start:, :]
             layer.values = layer.values.index_select(0, idx)[:, :, start:, :]
+
+    def _drop_rows_of(self, handles: list[RequestHandle]) -> None:
+        """Remove rows of ``handles`` a failed prefill may already have merged into the batch."""
+        failed = {id(h) for h in handles}
+        keep = [i for i, r in enumerate(self._rows) if id(r.handle) not in failed]
+        if len(keep) == len(self._rows):
+            return
+        try:
+            self._select(keep)
+        except Exception:  # the batch state is inconsistent: end every running row
+            log.exception("dropping the rows of a failed prefill failed")
+            rows, self._rows = [r for i, r in enumerate(self._rows) if i in keep], []
+            self._cache = self._mask = None
+            for r in rows:
+                self._fail(r.handle, EngineClosedError("the batch failed; retry the request"), r)
 
     def _fail(self, handle: RequestHandle, exc: BaseException, row: _Row | None = None) -> None:
         err = (
