@@ -93,7 +93,9 @@ class DirectDevice:
         """Start ``app`` (package, component, label or known name); returns the package."""
         apps = self.phone.packages()
         launcher = [
-            LauncherEntry(a.package, long_component(a.package, a.activity), a.label) for a in apps if a.launcher
+            LauncherEntry(a.package, long_component(a.package, a.activity), a.label)
+            for a in apps
+            if a.launcher
         ]
         res = resolve_app(app, [a.package for a in apps], launcher, serial=self.serial)
         if not self.phone.launch_package(res.package):

@@ -1,0 +1,240 @@
+"""The demo checkpoint (``model/``), its data pipeline and its training script."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from autoglm_agent.agent import PhoneAgent
+from autoglm_agent.demo.oracle import APPS, TASK_KINDS, DemoTask, sample_task
+from autoglm_agent.demo.pipeline import (
+    DemoSettings,
+    encode_sample,
+    load_settings,
+    oracle_episode,
+    server_state,
+)
+from autoglm_agent.sim.direct import DirectDevice
+from autoglm_agent.sim.phone import LAUNCHER, Phone
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_DIR = ROOT / "model"
+SETTINGS_PKG = "com.android.settings"
+
+
+def _train_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("train_demo", ROOT / "tools" / "train_demo.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["train_demo"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ----------------------------------------------------------------------------------- DirectDevice
+def test_direct_device_launches_by_name_and_reports_like_adb() -> None:
+    phone = Phone(seed=0)
+    dev = DirectDevice(phone)
+    assert dev.screen_size() == (720, 1600)
+    assert str(dev.current_app()) == "com.android.launcher3/com.android.launcher3.Launcher"
+    assert dev.launch("Settings") == SETTINGS_PKG
+    assert str(dev.current_app()) == "com.android.settings/com.android.settings.Settings"
+    assert dev.launch("笔记") == "com.android.notes"
+    assert dev.launch("com.android.deskclock") == "com.android.deskclock"
+    shot = dev.screenshot()
+    assert shot.size == (720, 1600) and not shot.secure
+    dev.home()
+    assert phone.state.foreground == LAUNCHER
+    assert "com.android.settings" in dev.installed_packages()
+    assert "<hierarchy" in dev.ui_tree()
+
+
+def test_direct_device_types_into_the_focused_field() -> None:
+    phone = Phone(seed=0)
+    dev = DirectDevice(phone)
+    dev.launch("Notes")
+    fab = phone.tree().by_id("new_note")
+    assert fab is not None
+    dev.tap(*fab.center)
+    dev.type_text("hello")
+    page = phone.state.top()
+    assert page is not None and page.fields["body"] == "hello"
+    dev.clear_text()
+    assert page.fields["body"] == ""
+
+
+def test_direct_device_sees_what_adb_sees() -> None:
+    """Against the simulator over adb, AdbDevice reports the same app string and the same pixels."""
+    from autoglm_agent.device import AdbDevice
+    from autoglm_agent.sim.runner import Simulator
+
+    with Simulator(seed=4, shuffle=True) as sim, AdbDevice(sim.serial) as adb:
+        phone = sim.device.phone
+        direct = DirectDevice(phone)
+        for app in ("Settings", "Notes"):
+            assert adb.launch(app) == direct.launch(app)
+            assert str(adb.current_app()) == str(direct.current_app())
+        adb.home()
+        assert str(adb.current_app()) == str(direct.current_app())
+        a, b = adb.screenshot(), direct.screenshot()
+        assert a.size == b.size
+        assert a.image.convert("RGB").tobytes() == b.image.tobytes()
+
+
+# ----------------------------------------------------------------------------------- the expert
+@pytest.mark.parametrize("kind", TASK_KINDS)
+def test_oracle_solves_every_task_kind(kind: str) -> None:
+    """The real agent loop with the expert as its model finishes each kind, checked from the state."""
+    settings = DemoSettings()
+    rng = random.Random(f"oracle-{kind}")
+    for seed, shuffle in ((0, False), (3, True), (11, True), (27, True)):
+        for lang in ("en", "zh"):
+            task = sample_task(rng, kind, lang)
+            samples, ok = oracle_episode(task, seed, shuffle, settings, rng)
+            assert ok, f"the expert failed {task.text!r} on seed {seed}"
+            assert samples and samples[-1].answer.endswith("</answer>")
+            assert "finish(" in samples[-1].answer
+
+
+def test_oracle_task_states_are_real() -> None:
+    """Tasks are checked from the phone's state: a fresh phone does not pass them."""
+    phone = Phone(seed=2, shuffle=True)
+    assert not DemoTask(kind="open_app", text="open settings", package=SETTINGS_PKG).done(phone)
+    task = DemoTask(kind="toggle", text="turn off wifi", setting="wifi", on=False, initial_on=True)
+    task.setup(phone)
+    assert phone.state.wifi and not task.done(phone)
+    home = DemoTask(kind="go_home", text="go home", start_app="com.android.music")
+    home.setup(phone)
+    assert phone.state.foreground == "com.android.music" and not home.done(phone)
+
+
+def test_tap_icon_expert_taps_the_icon_on_a_shuffled_layout() -> None:
+    settings = DemoSettings()
+    rng = random.Random(1)
+    for seed in (5, 6):
+        for app in APPS[:4]:
+            task = sample_task(rng, "tap_icon", "en", package=app.package)
+            samples, ok = oracle_episode(task, seed, True, settings, rng)
+            assert ok
+            assert '"Tap"' in samples[0].answer and "row " in samples[0].answer
+
+
+# ----------------------------------------------------------------------------------- samples
+@pytest.fixture(scope="module")
+def tiny_state(tmp_path_factory: pytest.TempPathFactory) -> object:
+    from autoglm_agent.server.config import ServerConfig
+    from autoglm_agent.server.loading import load_model
+    from autoglm_agent.server.tiny import build_tiny_glm4v
+
+    path = tmp_path_factory.mktemp("tiny")
+    settings = DemoSettings()
+    build_tiny_glm4v(
+        path,
+        hidden_size=32,
+        layers=1,
+        heads=2,
+        kv_heads=1,
+        intermediate_size=64,
+        vision_hidden_size=32,
+        vision_layers=1,
+        vision_heads=1,
+        vocab_size=600,
+        max_pixels=2 * settings.image_max_pixels,
+    )
+    return server_state(load_model(ServerConfig(model=path, device="cpu", api_key=None)))
+
+
+def test_sample_labels_cover_only_the_answer(tiny_state: object) -> None:
+    rng = random.Random(3)
+    task = sample_task(rng, "toggle", "en")
+    samples, ok = oracle_episode(task, 9, True, DemoSettings(), rng)
+    assert ok and len(samples) >= 2
+    tok = tiny_state.lm.tokenizer  # type: ignore[attr-defined]
+    for s in samples:
+        enc = encode_sample(tiny_state, s)
+        ids, labels = enc["input_ids"].tolist(), enc["labels"].tolist()
+        start = next(i for i, v in enumerate(labels) if v != -100)
+        assert all(v != -100 for v in labels[start:])
+        assert labels[start:] == ids[start:]
+        assert tok.decode(ids[start:]) == s.answer + "<|endoftext|>"
+        prompt = tok.decode(ids[:start])
+        assert prompt.startswith("[gMASK]<sop><|system|>")
+        assert prompt.endswith("<|assistant|>\n")
+        # one image (the current screenshot) at the settings' budget: 252x560 px = 180 tokens
+        assert prompt.count("<|image|>") == 180
+        assert enc["image_grid_thw"].tolist() == [[1, 40, 18]]
+    # earlier steps are in the history as text (answers without the thinking)
+    last = tok.decode(encode_sample(tiny_state, samples[-1])["input_ids"].tolist())
+    assert re.search(r'<\|assistant\|>\ndo\(action="Launch", app="Settings"\)<\|user\|>', last)
+
+
+# ----------------------------------------------------------------------------------- the training script
+def test_training_smoke_run_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
+    from autoglm_agent.server.config import ServerConfig
+    from autoglm_agent.server.loading import load_model
+
+    train = _train_module()
+    out = tmp_path / "model"
+    code = train.main(
+        [
+            "--out", str(out), "--minutes", "0.2", "--max-steps", "2", "--episodes", "12", "--held-out", "4",
+            "--size", "tiny", "--batch", "2", "--no-eval", "--seed", "1",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "chat_template.jinja",
+        "agent.json",
+        "README.md",
+    ):
+        assert (out / name).is_file(), name
+    lm = load_model(ServerConfig(model=out, device="cpu", api_key=None))
+    assert lm.model_type == "glm4v" and lm.supports_images
+    assert load_settings(out).image_max_pixels == DemoSettings().image_max_pixels
+
+
+# ----------------------------------------------------------------------------------- the shipped checkpoint
+def test_shipped_settings() -> None:
+    settings = load_settings(MODEL_DIR)
+    assert "{date}" in settings.system_prompt
+    assert settings.lang == "en" and settings.max_steps >= 5
+    size = (MODEL_DIR / "model.safetensors").stat().st_size
+    assert size < 20_000_000
+
+
+def _run_shipped(task: str, seed: int, shuffle: bool) -> tuple[Phone, object]:
+    from autoglm_agent.llm import ChatAutoGLM
+    from autoglm_agent.server import EmbeddedServer, ServerConfig
+
+    settings = load_settings(MODEL_DIR)
+    phone = Phone(seed=seed, shuffle=shuffle)
+    with EmbeddedServer(ServerConfig(model=MODEL_DIR, port=0, api_key=None)) as server:
+        llm = ChatAutoGLM(base_url=server.base_url, model="autoglm-phone-9b", api_key="none", streaming=True)
+        agent = PhoneAgent(DirectDevice(phone), llm, settings.agent_config(), sleep=lambda s: None)
+        result = agent.run(task)
+    return phone, result
+
+
+def test_shipped_model_opens_settings_by_itself() -> None:
+    """The README demo: the shipped checkpoint, through the embedded server, opens Settings."""
+    phone, result = _run_shipped("open settings", 0, False)
+    assert result.success, result.message  # type: ignore[attr-defined]
+    assert phone.state.foreground == SETTINGS_PKG
+    records = result.records  # type: ignore[attr-defined]
+    assert records[0].action_call == 'do(action="Launch", app="Settings")'
+    assert records[0].reasoning  # the model's own thinking
+    assert records[-1].action_call.startswith("finish(")
+
+
+def test_shipped_model_opens_settings_on_a_held_out_shuffled_layout() -> None:
+    phone, result = _run_shipped("open settings", 77, True)
+    assert result.success and phone.state.foreground == SETTINGS_PKG  # type: ignore[attr-defined]

@@ -1,0 +1,661 @@
+#!/usr/bin/env python
+"""Train the demo checkpoint: a tiny GLM-4.1V-architecture model that operates the simulated phone.
+
+Seeded and reproducible (up to CPU thread scheduling)::
+
+    python tools/train_demo.py --out model --minutes 45 --seed 0
+
+1. Data: the real ``PhoneAgent`` loop runs on in-process simulated phones (``DirectDevice``) with
+   the expert policy as its chat model (``demo.oracle.OracleChat``); every (request, expert
+   answer) pair it produced is a sample, with exactly the inference-time formatting (the short
+   system prompt and image budget of ``agent.json``, history, screen info, resized screenshot).
+   Home screens are shuffled (``Phone(shuffle=True)``) on training seeds >= 100000; 15% use the
+   default layout. Held-out evaluation uses seeds below 100000.
+2. Model: ``server.tiny.build_tiny_glm4v`` (tokenizer trained on the task texts), loaded with the
+   server's ``load_model``; inputs built by the server's ``_prepare_prompt``; loss on the answer
+   tokens (+ eos) only.
+3. Training: AdamW, time-budgeted cosine schedule; every few minutes the teacher-forced exact-match
+   rate on held-out samples is measured and the best weights so far are written to ``--out``.
+4. Evaluation of the best weights: closed-loop episodes (the agent driven by the model) and
+   per-step accuracy along the expert's trajectory, per task kind, on held-out seeds (shuffled
+   layouts never seen in training, and the default layout); written to ``eval.json`` and the model
+   card ``README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import pickle
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from autoglm_agent.demo.oracle import APPS, NOTE_WORDS, TASK_KINDS, answer_text, expert_step, sample_task  # noqa: E402
+from autoglm_agent.demo.pipeline import (  # noqa: E402
+    AGENT_FILE,
+    DemoSettings,
+    EpisodeResult,
+    LocalChat,
+    Sample,
+    collate,
+    dump_json,
+    encode_sample,
+    load_settings,
+    make_phone,
+    oracle_episode,
+    run_episode,
+    server_state,
+    summarize,
+)
+
+#: Share of training episodes per task kind.
+KIND_MIX: dict[str, float] = {
+    "open_app": 0.2,
+    "go_home": 0.1,
+    "toggle": 0.22,
+    "tap_icon": 0.33,
+    "write_note": 0.15,
+}
+TRAIN_SEED_BASE = 100_000
+MODEL_SIZES: dict[str, dict[str, int]] = {
+    "small": {
+        "hidden_size": 192,
+        "layers": 4,
+        "heads": 4,
+        "kv_heads": 2,
+        "intermediate_size": 512,
+        "vision_hidden_size": 128,
+        "vision_layers": 4,
+        "vision_heads": 2,
+    },
+    "tiny": {
+        "hidden_size": 64,
+        "layers": 1,
+        "heads": 2,
+        "kv_heads": 1,
+        "intermediate_size": 128,
+        "vision_hidden_size": 32,
+        "vision_layers": 1,
+        "vision_heads": 1,
+    },
+}
+#: Files of the built checkpoint copied next to the trained weights.
+AUX_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "processor_config.json",
+    "preprocessor_config.json",
+)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ----------------------------------------------------------------------------------- data
+def tap_icon_variants(
+    first: Sample, task: Any, seed: int, shuffle: bool, rng: random.Random, k: int
+) -> list[Sample]:
+    """The first step of "tap the X icon" for ``k`` other apps on the same screen.
+
+    The agent's first request differs between these tasks only in the task text (same phone seed
+    and clock: the same screenshot), so the request is the recorded one with the task replaced, and
+    the answer is the expert's on that home screen.
+    """
+    part0 = next(p for p in first.body["messages"][-1]["content"] if p.get("type") == "text")
+    if not part0["text"].startswith(f"Task: {task.text}"):
+        return []  # the expert's first answer was replaced by a mistake: not a first step
+    phone = make_phone(seed, shuffle)
+    out: list[Sample] = []
+    others = [a.package for a in APPS if a.package != task.package]
+    for pkg in rng.sample(others, k):
+        other = sample_task(rng, "tap_icon", task.lang, package=pkg)
+        body = copy.deepcopy(first.body)
+        part = next(p for p in body["messages"][-1]["content"] if p.get("type") == "text")
+        old = f"Task: {task.text}"
+        part["text"] = f"Task: {other.text}" + part["text"][len(old) :]
+        out.append(Sample(body, answer_text(*expert_step(other, phone)), "tap_icon", 0))
+    return out
+
+
+def generate(
+    n_episodes: int,
+    settings: DemoSettings,
+    rng: random.Random,
+    *,
+    noise: float,
+    seed_base: int,
+    shuffle_p: float,
+    tap_variants: int = 0,
+) -> list[Sample]:
+    kinds = list(KIND_MIX)
+    weights = [KIND_MIX[k] for k in kinds]
+    samples: list[Sample] = []
+    failed = 0
+    for i in range(n_episodes):
+        kind = rng.choices(kinds, weights)[0]
+        task = sample_task(rng, kind)
+        seed = seed_base + i
+        shuffle = rng.random() < shuffle_p
+        got, ok = oracle_episode(task, seed, shuffle, settings, rng, noise=noise)
+        if not ok:
+            failed += 1
+            continue
+        samples.extend(got)
+        if kind == "tap_icon" and got and got[0].step == 0 and tap_variants:
+            samples.extend(tap_icon_variants(got[0], task, seed, shuffle, rng, tap_variants))
+    if failed:
+        log(f"warning: the expert failed {failed} of {n_episodes} episodes (skipped)")
+    return samples
+
+
+def vocab_corpus(samples: list[Sample], settings: DemoSettings) -> list[str]:
+    """Texts the tokenizer is trained on: what the model reads and writes."""
+    lines: list[str] = [settings.system_prompt]
+    for s in samples:
+        for m in s.body["messages"]:
+            c = m["content"]
+            if isinstance(c, str):
+                lines.append(c)
+            else:
+                lines.extend(p["text"] for p in c if p.get("type") == "text")
+        lines.append(s.answer)
+    lines += [a.en for a in APPS] + [a.zh for a in APPS] + list(NOTE_WORDS)
+    lines += [str(i) for i in range(1000)]
+    return lines
+
+
+def adapt_threads(max_threads: int) -> int:
+    """Fewer torch threads while other processes load the CPU (spinning threads then cost a lot)."""
+    import os
+
+    import torch
+
+    current = torch.get_num_threads()
+    load = os.getloadavg()[0]
+    cores = os.cpu_count() or 1
+    if current > 1 and load > cores + 1.5:
+        torch.set_num_threads(1)
+    elif current < max_threads and load < cores + 0.5:
+        torch.set_num_threads(max_threads)
+    return torch.get_num_threads()
+
+
+# ----------------------------------------------------------------------------------- checkpoint
+def write_checkpoint(lm: Any, build_dir: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name in AUX_FILES:
+        if (build_dir / name).is_file():
+            shutil.copy2(build_dir / name, out / name)
+    lm.model.save_pretrained(out, safe_serialization=True)
+
+
+def teacher_forced(lm: Any, state: Any, held: list[Sample], batch: int) -> dict[str, float]:
+    """Per kind: share of held-out samples whose whole answer is the argmax under teacher forcing."""
+    import torch
+
+    lm.model.eval()
+    hits: dict[str, list[int]] = defaultdict(list)
+    with torch.no_grad():
+        for i in range(0, len(held), batch):
+            chunk = held[i : i + batch]
+            b = collate([encode_sample(state, s) for s in chunk], lm.pad_token_id)
+            labels = b.pop("labels")
+            logits = lm.model(**b).logits
+            pred = logits[:, :-1].argmax(-1)
+            tgt = labels[:, 1:]
+            mask = tgt != -100
+            ok = ((pred == tgt) | ~mask).all(dim=1)
+            for s, o in zip(chunk, ok.tolist(), strict=True):
+                hits[s.kind].append(int(o))
+    lm.model.train()
+    return {k: round(sum(v) / len(v), 3) for k, v in sorted(hits.items())}
+
+
+# ----------------------------------------------------------------------------------- evaluation
+def eval_tasks(rng: random.Random, per_kind: int) -> list[tuple[Any, int, bool]]:
+    """Held-out (task, seed, shuffle): shuffled layouts on seeds 1..99999, plus the default layout."""
+    out: list[tuple[Any, int, bool]] = []
+    for kind in TASK_KINDS:
+        for _ in range(per_kind):
+            out.append((sample_task(rng, kind), rng.randrange(1, TRAIN_SEED_BASE), True))
+        for _ in range(max(2, per_kind // 3)):
+            out.append((sample_task(rng, kind), rng.randrange(1, TRAIN_SEED_BASE), False))
+    return out
+
+
+def evaluate(
+    lm: Any, state: Any, settings: DemoSettings, rng: random.Random, per_kind: int
+) -> dict[str, Any]:
+    lm.model.eval()
+    student = LocalChat(state=state)
+    tasks = eval_tasks(rng, per_kind)
+    closed: list[EpisodeResult] = []
+    forced: list[EpisodeResult] = []
+    for task, seed, shuffle in tasks:
+        closed.append(run_episode(student, task, seed, shuffle, settings, random.Random(seed)))
+        forced.append(
+            run_episode(student, task, seed, shuffle, settings, random.Random(seed), teacher_forced=True)
+        )
+    # the README demo: "open settings" on the default simulator, seed 0 and a few others
+    demo = [
+        run_episode(
+            student,
+            sample_task(random.Random(0), "open_app").model_copy(
+                update={
+                    "text": "open settings",
+                    "package": "com.android.settings",
+                    "start_app": None,
+                    "lang": "en",
+                }
+            ),
+            s,
+            False,
+            settings,
+        )
+        for s in (0, 1, 2)
+    ]
+    report: dict[str, Any] = {
+        "unseen_shuffled_layouts": {
+            "closed_loop": summarize(r for r in closed if r.shuffle),
+            "teacher_forced": summarize(r for r in forced if r.shuffle),
+        },
+        "default_layout_unseen_seeds": {
+            "closed_loop": summarize(r for r in closed if not r.shuffle),
+            "teacher_forced": summarize(r for r in forced if not r.shuffle),
+        },
+        "readme_demo_open_settings": [
+            {"seed": r.seed, "success": r.success, "actions": r.actions} for r in demo
+        ],
+        "failures": [
+            {
+                "task": r.task.text,
+                "kind": r.task.kind,
+                "seed": r.seed,
+                "shuffle": r.shuffle,
+                "actions": r.actions,
+            }
+            for r in closed
+            if not r.success
+        ][:40],
+    }
+    all_closed = [r for r in closed]
+    report["overall_success_rate"] = round(sum(r.success for r in all_closed) / max(1, len(all_closed)), 3)
+    return report
+
+
+# ----------------------------------------------------------------------------------- model card
+def model_card(info: dict[str, Any], settings: DemoSettings, report: dict[str, Any] | None) -> str:
+    def table(block: dict[str, Any]) -> str:
+        rows = ["| task kind | episodes | episode success | per-step accuracy |", "|---|---|---|---|"]
+        cl, tf = block["closed_loop"], block["teacher_forced"]
+        for kind in cl:
+            rows.append(
+                f"| {kind} | {cl[kind]['episodes']} | {cl[kind]['success_rate']:.0%} | "
+                f"{tf.get(kind, {}).get('step_accuracy', float('nan')):.0%} |"
+            )
+        return "\n".join(rows)
+
+    parts = [
+        "# AutoGLM demo checkpoint (simulator only)",
+        "",
+        "A tiny model with the **AutoGLM-Phone-9B architecture** (`Glm4vForConditionalGeneration`, GLM-4.1V: "
+        "ViT with 14 px patches merged 2x2, GLM decoder with M-RoPE), trained from scratch on CPU to operate "
+        "the project's **simulated phone**. It is a demo of the whole stack (simulator, agent, embedded "
+        "server, checkpoint loading) that runs offline; it is **not a phone model**: it knows only the "
+        "simulator's apps and a handful of tasks, and it will not work on a real phone.",
+        "",
+        "## Tasks it was trained on (see the evaluation for how well it does them)",
+        "",
+        "- `open <app>` / `打开<应用>` for the 13 launcher apps (Launch, then finish);",
+        "- `go home` / `回到主屏幕` from inside an app;",
+        "- `turn on/off Wi-Fi|Bluetooth` / `打开/关闭WiFi|蓝牙` (Settings -> row -> switch -> finish, or "
+        "finish at once when the switch already shows the wanted state);",
+        "- `tap the <app> icon` / `点击<应用>图标` on the home screen: the model must find the icon on a "
+        "shuffled layout in the screenshot (the vision task);",
+        "- `type <word> in Notes` (a small vocabulary: " + ", ".join(NOTE_WORDS) + ").",
+        "",
+        'Apps are launched with their English label (`Launch(app="Settings")`) for both languages.',
+        "",
+        "## Use",
+        "",
+        '`autoglm-agent "open settings"` starts the simulator and the embedded server with this folder. The '
+        "agent must use the settings in `agent.json` (short system prompt, image budget): the model was "
+        "trained with exactly those.",
+        "",
+        "```json",
+        json.dumps(settings.model_dump(), indent=2, ensure_ascii=False),
+        "```",
+        "",
+        "## Model",
+        "",
+        f"- parameters: {info['params']:,} ({info['weights_mb']:.1f} MB safetensors, float32); sizes: "
+        + ", ".join(f"{k}={v}" for k, v in info["sizes"].items()),
+        f"- tokenizer: byte-level BPE, {info['vocab']} tokens, trained on the task texts, GLM special tokens",
+        f"- image: screenshots resized by the agent to {info['image_size']} px = {info['image_tokens']} image "
+        "tokens (`image_max_pixels` in agent.json); the processor's budget matches, so it does not resize again",
+        f"- a sample is about {info['tokens_per_sample']:.0f} tokens on average (system prompt, task, history, "
+        "screen info, image, answer)",
+        "",
+        "## Data and training",
+        "",
+        f"- {info['train_samples']:,} samples from {info['train_episodes']:,} expert episodes, generated by "
+        "running the real `PhoneAgent` loop on in-process simulated phones (`DirectDevice`) with the expert "
+        "policy (`autoglm_agent/demo/oracle.py`) as the chat model, so every sample has the exact "
+        "inference-time messages; converted to model inputs by the embedded server's own preprocessing; loss on "
+        f"the answer tokens only. Kinds: {info['kinds']}.",
+        "- home screens shuffled (`Phone(shuffle=True)`: icon positions, order and wallpaper) on training "
+        f"seeds >= {TRAIN_SEED_BASE}; {info['default_layout_share']:.0%} of episodes use the default layout; "
+        f"random phone clocks and prompt dates; {info['noise']:.0%} of expert steps replaced by a mistake "
+        "(not trained on) so that the following samples teach recovery",
+        f"- {info['steps']:,} AdamW steps of batch {info['batch']} (lr {info['lr']}, cosine), "
+        f"{info['train_minutes']:.1f} min on {info['threads']} CPU threads; seed {info['seed']}; "
+        "best weights by held-out teacher-forced exact match",
+        f"- how: {info['how']}",
+        "- train a fresh one: `python tools/train_demo.py --out model --minutes 45 --seed 0` (about 1 h of "
+        "wall time on 2 idle cores, evaluation included)",
+        "",
+    ]
+    if report is not None:
+        parts += [
+            "## Held-out evaluation",
+            "",
+            "Closed loop: the agent driven by the model on a fresh simulated phone, success checked from the "
+            "simulator's state. Per-step accuracy: at each step of the expert's trajectory, whether the "
+            "model's greedy action does the same thing (same widget for taps). Seeds never used in training.",
+            "",
+            "**Shuffled home screens never seen in training:**",
+            "",
+            table(report["unseen_shuffled_layouts"]),
+            "",
+            "**Default home-screen layout (seen in training; unseen seeds):**",
+            "",
+            table(report["default_layout_unseen_seeds"]),
+            "",
+            "README demo (`open settings`, default simulator, seeds 0-2): "
+            + ", ".join(
+                f"seed {d['seed']}: {'ok' if d['success'] else 'FAILED'}"
+                for d in report["readme_demo_open_settings"]
+            ),
+            "",
+            "Full numbers and failed episodes: `eval.json`.",
+            "",
+        ]
+    parts += [
+        "## Limits",
+        "",
+        "- A toy: a few million parameters trained for minutes. Outside the simulator and these tasks its "
+        "output is meaningless (though always well-formed most of the time).",
+        "- Trained on the default 720x1600 simulated screen in English locale.",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def make_data(
+    args: argparse.Namespace, settings: DemoSettings, rng: random.Random
+) -> tuple[list[Sample], list[Sample]]:
+    train = generate(
+        args.episodes,
+        settings,
+        rng,
+        noise=args.noise,
+        seed_base=TRAIN_SEED_BASE,
+        shuffle_p=0.85,
+        tap_variants=3,
+    )
+    held = generate(
+        max(8, args.held_out // 3),
+        settings,
+        random.Random(args.seed + 1),
+        noise=0.0,
+        seed_base=50_000,
+        shuffle_p=0.85,
+    )[: args.held_out]
+    return train, held
+
+
+def eval_only(args: argparse.Namespace, settings: DemoSettings) -> int:
+    """Evaluate the checkpoint in ``--out`` (as the server loads it); update its eval.json and model card."""
+    from autoglm_agent.server.config import ServerConfig
+    from autoglm_agent.server.loading import load_model
+
+    out: Path = args.out
+    settings = load_settings(out)
+    lm = load_model(ServerConfig(model=out, device="cpu", api_key=None))
+    t1 = time.perf_counter()
+    report = evaluate(lm, server_state(lm), settings, random.Random(args.seed + 2), args.eval_per_kind)
+    log(f"evaluation ({time.perf_counter() - t1:.0f} s): {json.dumps(report['unseen_shuffled_layouts'])}")
+    log(f"default layout: {json.dumps(report['default_layout_unseen_seeds'])}")
+    log(f"demo: {report['readme_demo_open_settings']}")
+    old = json.loads((out / "eval.json").read_text(encoding="utf-8")) if (out / "eval.json").is_file() else {}
+    info = old.get("training", {})
+    dump_json(out / "eval.json", {"training": info, **report})
+    if info:
+        (out / "README.md").write_text(model_card(info, settings, report), encoding="utf-8")
+    return 0
+
+
+# ----------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "model")
+    ap.add_argument(
+        "--minutes", type=float, default=45.0, help="training time budget (data and eval not counted)"
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--episodes", type=int, default=6000, help="expert episodes to train on")
+    ap.add_argument("--eval-per-kind", type=int, default=20, help="held-out shuffled episodes per task kind")
+    ap.add_argument("--held-out", type=int, default=256, help="held-out samples for checkpoint selection")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--size", choices=sorted(MODEL_SIZES), default="small")
+    ap.add_argument("--noise", type=float, default=0.08)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--eval-every", type=float, default=6.0, help="minutes between checkpoint evaluations")
+    ap.add_argument(
+        "--max-steps", type=int, default=0, help="stop after this many steps (0: time budget only)"
+    )
+    ap.add_argument("--init", type=Path, default=None, help="continue training this checkpoint folder")
+    ap.add_argument("--prior-steps", type=int, default=0, help="steps already done on --init (model card)")
+    ap.add_argument("--prior-minutes", type=float, default=0.0, help="minutes already spent on --init")
+    ap.add_argument("--tap-weight", type=float, default=3.0, help="sampling weight of the icon-tapping step")
+    ap.add_argument(
+        "--kind-weights", default="", help="extra sampling weights per task kind, e.g. open_app=4"
+    )
+    ap.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="evaluate the checkpoint in --out; rewrite eval.json and README.md",
+    )
+    ap.add_argument("--data-cache", type=Path, default=None, help="pickle of the generated samples (reused)")
+    ap.add_argument("--no-eval", action="store_true", help="skip the closed-loop evaluation (smoke runs)")
+    ap.add_argument(
+        "--work", type=Path, default=None, help="where to build the initial checkpoint (temp dir)"
+    )
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from autoglm_agent.server.config import ServerConfig
+    from autoglm_agent.server.loading import load_model
+    from autoglm_agent.server.tiny import build_tiny_glm4v
+
+    torch.set_num_threads(args.threads)
+    adapt_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    settings = DemoSettings()
+    if args.eval_only:
+        return eval_only(args, settings)
+    out: Path = args.out
+
+    t0 = time.perf_counter()
+    cache = args.data_cache
+    if cache is not None and cache.is_file():
+        with cache.open("rb") as f:
+            train, held = pickle.load(f)
+    else:
+        train, held = make_data(args, settings, rng)
+        if cache is not None:
+            with cache.open("wb") as f:
+                pickle.dump((train, held), f)
+    log(f"data: {len(train)} training samples, {len(held)} held-out, {time.perf_counter() - t0:.0f} s")
+    rng = random.Random(args.seed + 3)
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="demo-build-"))
+    sizes = MODEL_SIZES[args.size]
+    w, h = 252, 560  # what image_part sends for the 720x1600 simulator at settings.image_max_pixels
+    if args.init is not None:  # continue from a checkpoint (its tokenizer and weights)
+        shutil.copytree(args.init, work, dirs_exist_ok=True)
+    else:
+        build_tiny_glm4v(
+            work,
+            vocab_texts=vocab_corpus(train[:4000], settings),
+            vocab_size=3000,
+            image_size=252,
+            min_pixels=2 * 28 * 28 * 4,
+            max_pixels=2 * settings.image_max_pixels,
+            seed=args.seed,
+            **sizes,
+        )
+    lm = load_model(ServerConfig(model=work, device="cpu", dtype="float32", api_key=None))
+    state = server_state(lm)
+    model = lm.model
+    n_params = sum(p.numel() for p in model.parameters())
+    probe = encode_sample(state, train[0])
+    grid = probe["image_grid_thw"][0].tolist()
+    image_tokens = grid[0] * grid[1] * grid[2] // 4
+    assert (grid[1] * 14, grid[2] * 14) == (h, w), f"processor resized the image again: {grid}"
+    lengths = [int(encode_sample(state, s)["input_ids"].shape[0]) for s in train[:200]]
+    log(
+        f"model: {n_params:,} parameters; image {w}x{h} = {image_tokens} tokens; ~{sum(lengths) / len(lengths):.0f} tokens/sample"
+    )
+
+    # sampling weights: the vision step (tapping an icon) is the hard one
+    kind_w = {k: float(v) for k, v in (kv.split("=") for kv in args.kind_weights.split(",") if kv)}
+    weights = [
+        (args.tap_weight if (s.kind == "tap_icon" and s.step == 0) else 1.0) * kind_w.get(s.kind, 1.0)
+        for s in train
+    ]
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    budget = args.minutes * 60
+    warmup = 60 if args.init is None else 10
+    start = time.perf_counter()
+    step = 0
+    best = -1.0
+    best_scores: dict[str, float] = {}
+    next_eval = args.eval_every * 60
+    losses: list[float] = []
+    while True:
+        elapsed = time.perf_counter() - start
+        if elapsed >= budget or (args.max_steps and step >= args.max_steps):
+            break
+        frac = min(1.0, elapsed / budget)
+        lr = args.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        batch = collate(
+            [encode_sample(state, s) for s in rng.choices(train, weights, k=args.batch)], lm.pad_token_id
+        )
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        step += 1
+        if step % 25 == 0:
+            threads = adapt_threads(args.threads)
+            log(
+                f"step {step} loss {sum(losses[-25:]) / 25:.4f} lr {lr:.2e} {elapsed / 60:.1f}/{args.minutes:g} min"
+                f" ({threads} threads)"
+            )
+        if time.perf_counter() - start >= next_eval:
+            next_eval += args.eval_every * 60
+            scores = teacher_forced(lm, state, held, args.batch)
+            mean = sum(scores.values()) / len(scores)
+            log(f"held-out exact match {scores} mean {mean:.3f}")
+            if mean >= best:
+                best, best_scores = mean, scores
+                write_checkpoint(lm, work, out)
+                (out / AGENT_FILE).write_text(settings.model_dump_json(indent=2) + "\n", encoding="utf-8")
+                log(f"saved the best checkpoint so far to {out}")
+    train_minutes = (time.perf_counter() - start) / 60
+    scores = teacher_forced(lm, state, held, args.batch)
+    mean = sum(scores.values()) / len(scores)
+    log(f"final held-out exact match {scores} mean {mean:.3f} (best before {best:.3f})")
+    if mean >= best:
+        best, best_scores = mean, scores
+        write_checkpoint(lm, work, out)
+    (out / AGENT_FILE).write_text(settings.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+    # evaluate the checkpoint as shipped, loaded by the server's code
+    lm = load_model(ServerConfig(model=out, device="cpu", api_key=None))
+    state = server_state(lm)
+    t1 = time.perf_counter()
+    report = (
+        None
+        if args.no_eval
+        else evaluate(lm, state, settings, random.Random(args.seed + 2), args.eval_per_kind)
+    )
+    if report is not None:
+        log(f"evaluation ({time.perf_counter() - t1:.0f} s): {json.dumps(report['unseen_shuffled_layouts'])}")
+        log(f"default layout: {json.dumps(report['default_layout_unseen_seeds'])}")
+        log(f"demo: {report['readme_demo_open_settings']}")
+    cmd = "python tools/train_demo.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    how = f"`{cmd}`"
+    if args.init is not None:
+        how = (
+            f"continued from an earlier checkpoint ({args.prior_steps} steps, {args.prior_minutes:g} min, "
+            f"same data and seed) with `{cmd}`"
+        )
+    info = {
+        "params": n_params,
+        "weights_mb": (out / "model.safetensors").stat().st_size / 1e6,
+        "sizes": sizes,
+        "vocab": len(lm.tokenizer),
+        "image_size": f"{w}x{h}",
+        "image_tokens": image_tokens,
+        "tokens_per_sample": sum(lengths) / len(lengths),
+        "train_samples": len(train),
+        "train_episodes": args.episodes,
+        "kinds": dict(Counter(s.kind for s in train)),
+        "default_layout_share": 0.15,
+        "noise": args.noise,
+        "steps": step + args.prior_steps,
+        "batch": args.batch,
+        "lr": args.lr,
+        "train_minutes": train_minutes + args.prior_minutes,
+        "threads": args.threads,
+        "seed": args.seed,
+        "minutes_arg": args.minutes,
+        "how": how,
+        "tap_weight": args.tap_weight,
+        "held_out_exact_match": best_scores,
+    }
+    dump_json(out / "eval.json", {"training": info, **(report or {})})
+    (out / "README.md").write_text(model_card(info, settings, report), encoding="utf-8")
+    log(f"done: {out} ({time.perf_counter() - t0:.0f} s in all)")
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
