@@ -11,9 +11,10 @@ stdlib ``wave`` module and numpy, down-mixed and resampled to the model's rate);
 
 Snapping: a small model trained on a closed command language may misspell a word. With
 ``snap=True`` the transcript is replaced by the closest phrase of a command list (character edit
-distance) when it is close enough, and left as it is otherwise. ``snap=None`` (the default) snaps
-only when the model folder ships a ``commands.txt`` (the phrases it was trained on), so a general
-checkpoint such as Whisper is never snapped unless asked.
+distance where a dropped letter costs half, :func:`snap_distance`) when it is close enough, and left
+as it is otherwise. ``snap=None`` (the default) snaps only when the model folder ships a
+``commands.txt`` (the phrases it was trained on), so a general checkpoint such as Whisper is never
+snapped unless asked.
 
 torch and transformers (the ``[server]`` extra) are imported lazily: importing this module needs
 only numpy.

@@ -16,11 +16,17 @@ The model is built from a config (conv feature encoder + 4 transformer layers, h
 ~1M parameters), trained with CTC on characters (``|`` between words) for a fixed number of steps,
 with greedy decoding. Synthesized audio is cached under ``--cache`` (default /tmp), never in the repo.
 
-    python tools/train_asr.py                      # synthesize, train (~20 min on 2 CPU cores), save
-    python tools/train_asr.py --eval-only          # re-evaluate the saved checkpoint on the test voices
+The shipped checkpoint is three stages of 1,500 steps, each continuing from the last (about 1.1 s a
+step on one CPU core; see model/asr/README.md for the timings and results):
 
-Seeded: the data, the split and the initialization depend only on ``--seed`` (and the installed
-espeak-ng version); CPU float arithmetic may still differ in the last bits between machines.
+    python tools/train_asr.py --out /tmp/asr1
+    python tools/train_asr.py --init /tmp/asr1 --out /tmp/asr2 --stage 1 --lr 2e-3 --warmup 100
+    python tools/train_asr.py --init /tmp/asr2 --out model/asr --stage 2 --lr 1.5e-3 --warmup 100
+    python tools/train_asr.py --eval-only --out model/asr   # re-score the test voices (updates metrics.json)
+
+Seeded: the data, the split, the initialization, the augmentation and the batch order depend only on
+``--seed`` and ``--stage`` (and the installed espeak-ng version); CPU float arithmetic may still
+differ in the last bits between machines.
 """
 
 from __future__ import annotations
