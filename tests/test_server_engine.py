@@ -398,7 +398,7 @@ def test_bad_media_give_client_errors() -> None:
         decode_audio(tone, "wav", param="p", max_bytes=10**7, max_seconds=1)
     assert e3.value.status_code == 413
     if shutil.which("ffmpeg") is None:
-        with pytest.raises(APIError, match="mp3 audio needs ffmpeg"):
+        with pytest.raises(APIError, match="mp3 needs ffmpeg"):
             decode_audio(
                 base64.b64encode(b"ID3xxxx").decode(), "mp3", param="p", max_bytes=10**6, max_seconds=10
             )

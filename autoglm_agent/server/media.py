@@ -6,17 +6,16 @@ import base64
 import binascii
 import inspect
 import io
-import shutil
-import subprocess
 import sys
-import wave
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from autoglm_agent.errors import ConfigError
 from autoglm_agent.server.errors import APIError, bad_request, too_large
+from autoglm_agent.voice import read_audio, resample
 
 
 def _b64decode(data: str, *, param: str, max_bytes: int, what: str) -> bytes:
@@ -179,12 +178,12 @@ def decode_audio(
     """Base64 wav/mp3 -> (mono float32 samples in [-1, 1], sampling rate)."""
     raw = _b64decode(data, param=param, max_bytes=max_bytes, what="audio")
     fmt = (fmt or "wav").lower()
-    if fmt == "wav":
-        samples, rate = _decode_wav(raw, param=param)
-    elif fmt == "mp3":
-        samples, rate = _decode_with_ffmpeg(raw, param=param)
-    else:
+    if fmt not in ("wav", "mp3"):
         raise bad_request(f"audio format {fmt!r} is not supported; use wav or mp3", param=param)
+    try:  # the same decoder as the CLI's --voice (stdlib wave + numpy; mp3 through ffmpeg)
+        samples, rate = read_audio(raw)
+    except ConfigError as exc:
+        raise bad_request(str(exc), param=param) from None
     if samples.size == 0:
         raise bad_request("the audio has no samples", param=param)
     if samples.size / rate > max_seconds:
@@ -193,96 +192,6 @@ def decode_audio(
             param=param,
         )
     return samples, rate
-
-
-def _decode_wav(raw: bytes, *, param: str) -> tuple[np.ndarray, int]:
-    try:
-        with wave.open(io.BytesIO(raw)) as w:
-            channels, width, rate, frames = (
-                w.getnchannels(),
-                w.getsampwidth(),
-                w.getframerate(),
-                w.getnframes(),
-            )
-            pcm = w.readframes(frames)
-    except (wave.Error, EOFError) as exc:
-        raise bad_request(
-            f"the wav audio cannot be decoded ({exc}); send 8/16/32-bit PCM", param=param
-        ) from exc
-    if width == 1:
-        x = (np.frombuffer(pcm, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif width == 2:
-        x = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-    elif width == 3:
-        b = np.frombuffer(pcm, dtype=np.uint8).reshape(-1, 3)
-        ints = b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8) | (b[:, 2].astype(np.int32) << 16)
-        ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
-        x = ints.astype(np.float32) / float(1 << 23)
-    elif width == 4:
-        x = np.frombuffer(pcm, dtype="<i4").astype(np.float32) / float(1 << 31)
-    else:
-        raise bad_request(f"wav sample width {width} bytes is not supported", param=param)
-    if channels > 1:
-        x = x[: len(x) - len(x) % channels].reshape(-1, channels).mean(axis=1)
-    return np.ascontiguousarray(x, dtype=np.float32), int(rate)
-
-
-def _decode_with_ffmpeg(raw: bytes, *, param: str, rate: int = 16000) -> tuple[np.ndarray, int]:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise bad_request(
-            "mp3 audio needs ffmpeg on the server's PATH; install ffmpeg or send wav",
-            param=param,
-            code="mp3_unsupported",
-        )
-    try:
-        proc = subprocess.run(
-            [
-                ffmpeg,
-                "-nostdin",
-                "-loglevel",
-                "error",
-                "-i",
-                "pipe:0",
-                "-f",
-                "s16le",
-                "-ac",
-                "1",
-                "-ar",
-                str(rate),
-                "pipe:1",
-            ],
-            input=raw,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise bad_request("decoding the mp3 audio timed out", param=param) from exc
-    if proc.returncode != 0:
-        msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise bad_request(
-            f"the mp3 audio cannot be decoded ({msg[-1] if msg else 'ffmpeg failed'})", param=param
-        )
-    return np.frombuffer(proc.stdout, dtype="<i2").astype(np.float32) / 32768.0, rate
-
-
-def resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
-    """Band-limited resampling (windowed-sinc low-pass when downsampling, then interpolation)."""
-    if src == dst or x.size == 0:
-        return x.astype(np.float32, copy=False)
-    if dst < src:
-        cutoff = 0.5 * dst / src  # in cycles per input sample
-        taps = 63
-        n = np.arange(taps) - (taps - 1) / 2
-        h = 2 * cutoff * np.sinc(2 * cutoff * n) * np.hamming(taps)
-        h /= h.sum()
-        x = np.convolve(x, h, mode="same")
-    duration = x.size / src
-    m = max(1, round(duration * dst))
-    t_out = np.arange(m) / dst
-    t_in = np.arange(x.size) / src
-    return np.interp(t_out, t_in, x).astype(np.float32)
 
 
 __all__ = ["decode_audio", "decode_image_bytes", "image_shrinker", "load_image_url", "resample"]
