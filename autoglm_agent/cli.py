@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 
 from autoglm_agent import __version__
 from autoglm_agent.agent import AgentCallbacks
+from autoglm_agent.endpoint import open_endpoint
 from autoglm_agent.errors import AutoGLMError, ConfigError
 
 console = Console(highlight=False)
@@ -164,51 +165,19 @@ def _open_device(
         yield dev, None
 
 
-def checkpoint_agent_settings(path: Path) -> dict[str, Any]:
-    """Agent settings a checkpoint ships in ``agent.json`` (prompt, image budget...), validated."""
-    from autoglm_agent.agent import AgentConfig
-
-    file = path / "agent.json"
-    if not file.is_file():
-        return {}
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-        allowed = set(AgentConfig.model_fields) - {"trajectory_dir"}
-        settings = {k: v for k, v in data.items() if k in allowed}
-        AgentConfig(**settings)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{file} is not valid agent settings: {exc}".splitlines()[0]) from None
-    return settings
-
-
 @contextlib.contextmanager
 def _open_endpoint(
     base_url: str | None, model_path: Path | None, model: str, api_key: str | None
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (base URL, agent settings): the URL given, or an embedded server over a local checkpoint."""
-    if base_url:
-        yield base_url, {}
-        return
-    path = model_path or DEMO_MODEL_DIR
-    if not (path / "config.json").is_file():
-        raise ConfigError(
-            f"no model endpoint: {path} holds no checkpoint",
-            hint="pass --base-url URL of an OpenAI-compatible server (autoglm-agent serve, vLLM, SGLang), "
-            "or --model-path DIR of a local checkpoint",
-        )
-    settings = checkpoint_agent_settings(path)
-    try:
-        from autoglm_agent.server import EmbeddedServer, ServerConfig
-    except ImportError as exc:
-        raise ConfigError(
-            f"the embedded model server needs the [server] extra ({exc.name} is missing)",
-            hint="pip install 'autoglm-agent[server]', or pass --base-url",
-        ) from None
-    err_console.print(f"[dim]loading the model from {path} into the embedded server…[/]")
-    config = ServerConfig(model=path, port=0, served_model_name=model, api_key=api_key)
-    with EmbeddedServer(config) as server:
-        err_console.print(f"[dim]embedded server ready at {server.base_url}[/]")
-        yield server.base_url, settings
+    with open_endpoint(
+        base_url,
+        model_path or DEMO_MODEL_DIR,
+        model=model,
+        api_key=api_key,
+        log=lambda text: err_console.print(f"[dim]{text}[/]"),
+    ) as endpoint:
+        yield endpoint
 
 
 @app.command("run")

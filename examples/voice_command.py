@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from autoglm_agent.endpoint import open_endpoint as embedded_or_given
 from autoglm_agent.errors import AutoGLMError, ConfigError
 
 REPO_MODEL = Path(__file__).resolve().parent.parent / "model"
@@ -52,24 +53,15 @@ def synthesize(text: str, out: Path, voice: str, speed: int) -> Path:
     return out
 
 
-@contextlib.contextmanager
-def open_endpoint(args: argparse.Namespace) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield (base URL, agent settings): ``--base-url`` as given, or an embedded server over a checkpoint."""
-    if args.base_url:
-        yield args.base_url, {}
-        return
-    path = Path(args.model_path).expanduser().resolve()
-    if not (path / "config.json").is_file():
-        raise ConfigError(
-            f"no checkpoint in {path}", hint="pass --model-path DIR, or --base-url URL of a model server"
-        )
-    from autoglm_agent.cli import checkpoint_agent_settings
-    from autoglm_agent.server import EmbeddedServer, ServerConfig
-
-    print(f"loading {path} into the embedded server...", file=sys.stderr)
-    config = ServerConfig(model=path, port=0, served_model_name=args.model, api_key=args.api_key)
-    with EmbeddedServer(config) as server:
-        yield server.base_url, checkpoint_agent_settings(path)
+def open_endpoint(args: argparse.Namespace) -> contextlib.AbstractContextManager[tuple[str, dict[str, Any]]]:
+    """(base URL, agent settings): ``--base-url`` as given, or an embedded server over a checkpoint."""
+    return embedded_or_given(
+        args.base_url,
+        Path(args.model_path).expanduser().resolve(),
+        model=args.model,
+        api_key=args.api_key,
+        log=lambda text: print(text, file=sys.stderr),
+    )
 
 
 @contextlib.contextmanager

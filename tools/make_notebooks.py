@@ -68,7 +68,7 @@ SETTINGS_CODE = code(
 
 SERVER_CODE = code(
     """
-    from autoglm_agent.cli import checkpoint_agent_settings
+    from autoglm_agent.endpoint import checkpoint_agent_settings
     from autoglm_agent.errors import ConfigError
     from autoglm_agent.server import EmbeddedServer, ServerConfig
 
@@ -797,8 +797,8 @@ VOICE: list[Cell] = [
         """
         from autoglm_agent.agent import AgentConfig, PhoneAgent
         from autoglm_agent.callbacks import PrintCallbacks
-        from autoglm_agent.cli import checkpoint_agent_settings
         from autoglm_agent.device import AdbDevice
+        from autoglm_agent.endpoint import checkpoint_agent_settings
         from autoglm_agent.llm import ChatAutoGLM
         from autoglm_agent.server import EmbeddedServer, ServerConfig
         from autoglm_agent.sim.runner import Simulator
