@@ -18,7 +18,7 @@ def checkpoint_agent_settings(path: Path) -> dict[str, Any]:
     """Agent settings a checkpoint ships in ``agent.json`` (prompt, image budget...), validated."""
     from autoglm_agent.agent import AgentConfig
 
-    file = path / "agent.json"
+    file = Path(path) / "agent.json"
     if not file.is_file():
         return {}
     try:

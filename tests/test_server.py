@@ -295,6 +295,25 @@ def test_bad_requests_get_openai_errors_and_the_server_keeps_serving(
     )
     big_body = {**ok, "messages": [{"role": "user", "content": "x" * (5 * 1024 * 1024)}]}
     assert_openai_error(post(server, big_body), 413, "request_too_large")
+
+    def chunked(data: bytes) -> Iterator[bytes]:  # no Content-Length: Transfer-Encoding chunked
+        for i in range(0, len(data), 256 * 1024):
+            yield data[i : i + 256 * 1024]
+
+    resp = httpx.post(
+        server.base_url + "/chat/completions",
+        content=chunked(json.dumps(big_body).encode()),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    assert_openai_error(resp, 413, "request_too_large")
+    small = httpx.post(
+        server.base_url + "/chat/completions",
+        content=chunked(json.dumps({**ok, "max_tokens": 2}).encode()),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    assert small.status_code == 200, small.text
     bad_audio = {
         "role": "user",
         "content": [{"type": "input_audio", "input_audio": {"data": "%%%", "format": "wav"}}],

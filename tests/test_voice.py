@@ -14,6 +14,7 @@ import pytest
 
 from autoglm_agent.errors import ConfigError
 from autoglm_agent.voice import (
+    COMMAND_APPS,
     DEFAULT_ASR_MODEL,
     command_phrases,
     edit_distance,
@@ -81,6 +82,16 @@ def test_command_language_and_snapping() -> None:
     assert snap_to_command("open settings", ["go home"]) == "open settings"
     assert edit_distance("kitten", "sitting") == 3
     assert edit_distance(["go", "home"], ["go", "back"]) == 1
+
+
+def test_app_names_agree_with_the_simulator() -> None:
+    """The voice command language, the demo expert and the simulator name the same launcher apps."""
+    from autoglm_agent.demo.oracle import APPS
+    from autoglm_agent.sim.phone import Phone
+
+    registry = {a.package: (a.label, a.label_zh) for a in Phone(seed=0).packages() if a.launcher}
+    assert {a.package: (a.en, a.zh) for a in APPS} == registry
+    assert sorted(COMMAND_APPS) == sorted(label.lower() for label, _ in registry.values())
 
 
 def test_resample_keeps_a_tone() -> None:

@@ -12,7 +12,7 @@ Seeded and reproducible (up to CPU thread scheduling)::
    Home screens are shuffled (``Phone(shuffle=True)``) on training seeds >= 100000; 15% use the
    default layout. Held-out evaluation uses seeds below 100000.
 2. Model: ``server.tiny.build_tiny_glm4v`` (tokenizer trained on the task texts), loaded with the
-   server's ``load_model``; inputs built by the server's ``_prepare_prompt``; loss on the answer
+   server's ``load_model``; inputs built by the server's ``prepare_prompt``; loss on the answer
    tokens (+ eos) only.
 3. Training: AdamW, time-budgeted cosine schedule; every few minutes the teacher-forced exact-match
    rate on held-out samples is measured and the best weights so far are written to ``--out``.
@@ -128,7 +128,8 @@ def tap_icon_variants(
         part = next(p for p in body["messages"][-1]["content"] if p.get("type") == "text")
         old = f"Task: {task.text}"
         part["text"] = f"Task: {other.text}" + part["text"][len(old) :]
-        out.append(Sample(body, answer_text(*expert_step(other, phone)), "tap_icon", 0))
+        answer = answer_text(*expert_step(other, phone))
+        out.append(Sample(body, answer, "tap_icon", 0, icons=first.icons, screen=first.screen))
     return out
 
 
@@ -161,6 +162,116 @@ def generate(
     if failed:
         log(f"warning: the expert failed {failed} of {n_episodes} episodes (skipped)")
     return samples
+
+
+# ----------------------------------------------------------------------------------- dense vision targets
+#: Class of each merged image token for the auxiliary vision loss: 0 = no launcher icon there,
+#: 1.. = the app whose icon (with its label) covers the token's centre.
+ICON_CLASSES: dict[str, int] = {a.package: i + 1 for i, a in enumerate(APPS)}
+
+
+def icon_targets(sample: Sample, grid_thw: Any) -> Any:
+    """Dense targets per merged image token of ``sample``'s screenshot, shape (tokens, 3): which
+    app's icon is there (0: none), and the home-grid row and column of that icon (1-based, 0: none).
+    All -100 (ignored) when the sample has no record of the screen.
+
+    The vision tower's merged tokens follow the processor's raster order over the (h/2, w/2) grid,
+    each covering 28x28 px of the resized image; a token belongs to an icon when its centre, mapped
+    back to screen pixels, lies in the icon's tappable area (icon and label).
+    """
+    import torch
+
+    t, gh, gw = (int(v) for v in grid_thw)
+    mh, mw = gh // 2, gw // 2
+    if sample.icons is None or sample.screen is None:
+        return torch.full((t * mh * mw, 3), -100, dtype=torch.long)
+    sx = sample.screen[0] / (gw * 14)
+    sy = sample.screen[1] / (gh * 14)
+    out = torch.zeros((mh, mw, 3), dtype=torch.long)
+    for icon in sample.icons:
+        x0, y0, x1, y1 = icon.rect
+        cls = ICON_CLASSES.get(icon.package)
+        if cls is None:
+            continue
+        for i in range(mh):
+            cy = (i + 0.5) * 28 * sy
+            if not y0 <= cy < y1:
+                continue
+            for j in range(mw):
+                if x0 <= (j + 0.5) * 28 * sx < x1:
+                    out[i, j] = torch.tensor([cls, icon.row + 1, icon.col + 1])
+    return out.reshape(-1, 3).repeat(t, 1)
+
+
+def aux_heads(hidden: int) -> Any:
+    """Training-only linear heads on the merged image tokens: icon class, home row, home column."""
+    import torch
+
+    from autoglm_agent.sim.phone import HOME_COLS, HOME_ROWS
+
+    return torch.nn.ModuleList(
+        [
+            torch.nn.Linear(hidden, len(ICON_CLASSES) + 1),
+            torch.nn.Linear(hidden, HOME_ROWS + 1),
+            torch.nn.Linear(hidden, HOME_COLS + 1),
+        ]
+    )
+
+
+def train_loss(
+    model: Any, heads: Any, batch: dict[str, Any], aux: Any | None, aux_weight: float
+) -> tuple[Any, float, float]:
+    """Answer-token cross-entropy (the LM head only where there are labels) plus, with ``aux``,
+    the dense icon / row / column classification losses on the merged image tokens the decoder
+    reads (so that what an icon is and where it sits are linear features of its tokens)."""
+    import torch
+    import torch.nn.functional as F
+
+    captured: list[Any] = []
+    hook = model.model.visual.register_forward_hook(lambda m, i, o: captured.append(o.pooler_output))
+    try:
+        labels = batch["labels"]
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        hidden = model.model(**inputs).last_hidden_state
+    finally:
+        hook.remove()
+    tgt = labels[:, 1:]
+    mask = tgt != -100
+    logits = model.lm_head(hidden[:, :-1][mask])
+    lm_loss = F.cross_entropy(logits.float(), tgt[mask])
+    if aux is None or not captured:
+        return lm_loss, float(lm_loss.detach()), 0.0
+    feats = captured[0]
+    keep = aux[:, 0] != -100
+    if not bool(keep.any()):
+        return lm_loss, float(lm_loss.detach()), 0.0
+    feats, aux = feats[keep], aux[keep]
+    total = lm_loss.new_zeros(())
+    for k, head in enumerate(heads):
+        # "nothing here" dominates; weight it down so the icons carry the loss
+        weight = torch.ones(head.out_features)
+        weight[0] = 0.2
+        total = total + F.cross_entropy(head(feats).float(), aux[:, k], weight=weight)
+    aux_loss = total / len(heads)
+    return lm_loss + aux_weight * aux_loss, float(lm_loss.detach()), float(aux_loss.detach())
+
+
+def text_length(sample: Sample) -> int:
+    """Characters of text in a sample (its images are the same size): a cheap proxy for its length."""
+    n = len(sample.answer)
+    for m in sample.body["messages"]:
+        c = m["content"]
+        n += len(c) if isinstance(c, str) else sum(len(p.get("text", "")) for p in c)
+    return n
+
+
+def length_grouped(
+    rng: random.Random, train: list[Sample], weights: list[float], lengths: list[int], batch: int, groups: int
+) -> list[list[Sample]]:
+    """``groups`` batches drawn together and split by length, so that batches pad less."""
+    idx = rng.choices(range(len(train)), weights, k=batch * groups)
+    idx.sort(key=lambda i: lengths[i])
+    return [[train[i] for i in idx[g * batch : (g + 1) * batch]] for g in range(groups)]
 
 
 def vocab_corpus(samples: list[Sample], settings: DemoSettings) -> list[str]:
@@ -362,8 +473,17 @@ def model_card(info: dict[str, Any], settings: DemoSettings, report: dict[str, A
         f"seeds >= {TRAIN_SEED_BASE}; {info['default_layout_share']:.0%} of episodes use the default layout; "
         f"random phone clocks and prompt dates; {info['noise']:.0%} of expert steps replaced by a mistake "
         "(not trained on) so that the following samples teach recovery",
+        f"- every home screen a tap task was recorded on is reused for {info.get('tap_variants', 0)} more "
+        "`tap the <app> icon` tasks (same request, another app named; the expert's answer for it)",
+        f"- loss: cross-entropy on the answer tokens, plus {info.get('aux_weight', 0)} x a dense "
+        "auxiliary loss during training only: a linear head on the merged image tokens the decoder reads "
+        "classifies each token as 'no icon' or one of the 13 launcher apps (from the simulator's layout), "
+        "so the vision tower learns what the icons look like from every home-screen token instead of from "
+        "a few coordinate tokens; the head is not part of the checkpoint",
         f"- {info['steps']:,} AdamW steps of batch {info['batch']} (lr {info['lr']}, cosine), "
-        f"{info['train_minutes']:.1f} min on {info['threads']} CPU threads; seed {info['seed']}; "
+        f"{info['train_minutes']:.1f} min on {info['threads']} CPU threads"
+        + (" with bfloat16 autocast" if info.get("bf16") else "")
+        + f"; batches grouped by length; seed {info['seed']}; "
         "best weights by held-out teacher-forced exact match",
         f"- how: {info['how']}",
         "- train a fresh one: `python tools/train_demo.py --out model --minutes 45 --seed 0` (about 1 h of "
@@ -416,7 +536,7 @@ def make_data(
         noise=args.noise,
         seed_base=TRAIN_SEED_BASE,
         shuffle_p=0.85,
-        tap_variants=3,
+        tap_variants=args.tap_variants,
     )
     held = generate(
         max(8, args.held_out // 3),
@@ -473,7 +593,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", type=Path, default=None, help="continue training this checkpoint folder")
     ap.add_argument("--prior-steps", type=int, default=0, help="steps already done on --init (model card)")
     ap.add_argument("--prior-minutes", type=float, default=0.0, help="minutes already spent on --init")
-    ap.add_argument("--tap-weight", type=float, default=3.0, help="sampling weight of the icon-tapping step")
+    ap.add_argument(
+        "--aux-weight",
+        type=float,
+        default=1.0,
+        help="weight of the dense icon-classification loss on the image tokens (0: off)",
+    )
+    ap.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="bfloat16 autocast for the forward pass (weights and optimizer stay float32)",
+    )
+    ap.add_argument("--tap-variants", type=int, default=6, help="extra icon-tapping tasks per home screen")
+    ap.add_argument("--tap-weight", type=float, default=1.0, help="sampling weight of the icon-tapping step")
     ap.add_argument(
         "--kind-weights", default="", help="extra sampling weights per task kind, e.g. open_app=4"
     )
@@ -552,8 +685,12 @@ def main(argv: list[str] | None = None) -> int:
         (args.tap_weight if (s.kind == "tap_icon" and s.step == 0) else 1.0) * kind_w.get(s.kind, 1.0)
         for s in train
     ]
+    # the auxiliary head exists only during training: it is not part of the checkpoint
+    head = aux_heads(model.config.text_config.hidden_size)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    params = list(model.parameters()) + (list(head.parameters()) if args.aux_weight > 0 else [])
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    approx_len = [text_length(s) for s in train]
     budget = args.minutes * 60
     warmup = 60 if args.init is None else 10
     start = time.perf_counter()
@@ -562,6 +699,8 @@ def main(argv: list[str] | None = None) -> int:
     best_scores: dict[str, float] = {}
     next_eval = args.eval_every * 60
     losses: list[float] = []
+    aux_losses: list[float] = []
+    queue: list[list[Sample]] = []
     while True:
         elapsed = time.perf_counter() - start
         if elapsed >= budget or (args.max_steps and step >= args.max_steps):
@@ -570,21 +709,31 @@ def main(argv: list[str] | None = None) -> int:
         lr = args.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        batch = collate(
-            [encode_sample(state, s) for s in rng.choices(train, weights, k=args.batch)], lm.pad_token_id
-        )
-        loss = model(**batch).loss
+        if not queue:
+            queue = length_grouped(rng, train, weights, approx_len, args.batch, 4)
+            rng.shuffle(queue)
+        chosen = queue.pop()
+        encoded = [encode_sample(state, s) for s in chosen]
+        batch = collate(encoded, lm.pad_token_id)
+        aux = None
+        if args.aux_weight > 0:
+            aux = torch.cat(
+                [icon_targets(s, e["image_grid_thw"][0]) for s, e in zip(chosen, encoded, strict=True)]
+            )
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            loss, lm_value, aux_value = train_loss(model, head, batch, aux, args.aux_weight)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        losses.append(float(loss.detach()))
+        losses.append(lm_value)
+        aux_losses.append(aux_value)
         step += 1
         if step % 25 == 0:
             threads = adapt_threads(args.threads)
             log(
-                f"step {step} loss {sum(losses[-25:]) / 25:.4f} lr {lr:.2e} {elapsed / 60:.1f}/{args.minutes:g} min"
-                f" ({threads} threads)"
+                f"step {step} loss {sum(losses[-25:]) / 25:.4f} icon loss {sum(aux_losses[-25:]) / 25:.4f}"
+                f" lr {lr:.2e} {elapsed / 60:.1f}/{args.minutes:g} min ({threads} threads)"
             )
         if time.perf_counter() - start >= next_eval:
             next_eval += args.eval_every * 60
@@ -647,6 +796,9 @@ def main(argv: list[str] | None = None) -> int:
         "minutes_arg": args.minutes,
         "how": how,
         "tap_weight": args.tap_weight,
+        "tap_variants": args.tap_variants,
+        "aux_weight": args.aux_weight,
+        "bf16": args.bf16,
         "held_out_exact_match": best_scores,
     }
     dump_json(out / "eval.json", {"training": info, **(report or {})})

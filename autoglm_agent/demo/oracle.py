@@ -361,6 +361,31 @@ def expert_step(task: DemoTask, phone: Phone) -> tuple[str, str]:
     raise AssertionError(task.kind)
 
 
+class HomeIcon(BaseModel):
+    """A launcher icon on screen: the app and its tappable area (icon and label) in screen pixels."""
+
+    package: str
+    rect: tuple[int, int, int, int]
+    row: int = -1
+    col: int = -1
+
+
+def home_icons(phone: Phone) -> list[HomeIcon]:
+    """The icons of the home screen when it is what the screenshot shows, else nothing."""
+    st = phone.state
+    if st.foreground != LAUNCHER or st.overlay is not None or st.screen != "home":
+        return []
+    slots = {s.package: s for s in st.home}
+    out: list[HomeIcon] = []
+    for node in phone.tree().walk():
+        icon = next((c for c in node.children if c.kind == "appicon"), None)
+        if icon is not None and node.clickable and icon.glyph in slots:
+            slot = slots[icon.glyph]
+            rect = tuple(int(v) for v in node.rect)
+            out.append(HomeIcon(package=icon.glyph, rect=rect, row=slot.row, col=slot.col))
+    return out
+
+
 def answer_text(thought: str, call: str) -> str:
     """The model's output format: ``<think>thought</think><answer>call</answer>``."""
     return f"<think>{thought}</think><answer>{call}</answer>"
@@ -382,6 +407,8 @@ class OracleChat(BaseChatModel):
     noise: float = 0.0
     seed: int = 0
     records: list[tuple[list[BaseMessage], str]] = Field(default_factory=list)
+    #: per record: the launcher icons on screen when it was asked (for dense vision targets)
+    icons: list[list[HomeIcon]] = Field(default_factory=list)
     calls: int = 0
 
     @property
@@ -420,4 +447,5 @@ class OracleChat(BaseChatModel):
         if text is None:
             text = answer_text(*expert_step(self.task, self.phone))
             self.records.append((list(messages), text))
+            self.icons.append(home_icons(self.phone))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])

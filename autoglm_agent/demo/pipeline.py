@@ -2,7 +2,7 @@
 
 Training samples are the exact requests ``ChatAutoGLM`` would send (built with its own
 ``_get_request_payload``, i.e. langchain-openai's message conversion plus the thinking switch),
-turned into tensors by the server's ``_prepare_prompt`` (chat template + processor + image
+turned into tensors by the server's ``prepare_prompt`` (chat template + processor + image
 decoding) over a checkpoint loaded by the server's ``load_model``. ``LocalChat`` runs a loaded
 checkpoint the same way in-process (no HTTP) for fast evaluation; the CLI and the tests run the
 same checkpoint through ``EmbeddedServer`` + ``ChatAutoGLM``.
@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -75,26 +74,23 @@ def request_body(messages: list[BaseMessage]) -> dict[str, Any]:
 
 
 def server_state(lm: Any) -> Any:
-    """What the server's ``_prepare_prompt`` reads: its config and the loaded model."""
-    from autoglm_agent.server import app, media
+    """What the server's ``prepare_prompt`` reads (config, model, image shrinker), without an engine."""
+    from autoglm_agent.server import media
+    from autoglm_agent.server.app import PromptContext
     from autoglm_agent.server.config import ServerConfig
 
     config = ServerConfig(model=lm.path, api_key=None)
     ip = getattr(lm.processor, "image_processor", None)
-    fast = bool(getattr(config, "fast_image_resize", False)) and hasattr(media, "image_shrinker")
-    shrink = media.image_shrinker(ip) if (ip is not None and fast) else None
-    try:
-        return app.ServerState(config=config, lm=lm, engine=None, asr=None, shrink=shrink)  # type: ignore[arg-type]
-    except TypeError:  # an older ServerState without ``shrink``
-        return SimpleNamespace(config=config, lm=lm, asr=None, shrink=shrink)
+    shrink = media.image_shrinker(ip) if (ip is not None and config.fast_image_resize) else None
+    return PromptContext(config=config, lm=lm, shrink=shrink)
 
 
 def prepare(state: Any, body: dict[str, Any]) -> Any:
     """The server's own preprocessing: body -> ``PreparedPrompt`` (input ids, mm types, pixels)."""
-    from autoglm_agent.server.app import _prepare_prompt
+    from autoglm_agent.server.app import prepare_prompt
     from autoglm_agent.server.schemas import ChatCompletionRequest
 
-    return _prepare_prompt(state, ChatCompletionRequest.model_validate(body))
+    return prepare_prompt(state, ChatCompletionRequest.model_validate(body))
 
 
 @dataclass
@@ -105,6 +101,10 @@ class Sample:
     answer: str
     kind: str
     step: int
+    #: launcher icons visible in the screenshot (dense targets for the vision tower), with the
+    #: phone's screen size
+    icons: list[Any] | None = None
+    screen: tuple[int, int] | None = None
 
 
 def encode_sample(state: Any, sample: Sample) -> dict[str, Any]:
@@ -226,7 +226,10 @@ def oracle_episode(
     llm = OracleChat(phone=phone, task=task, noise=noise, seed=rng.randrange(1 << 30))
     agent = PhoneAgent(DirectDevice(phone), llm, dated_config(settings, rng), sleep=lambda s: None)
     result = agent.run(task.text)
-    samples = [Sample(request_body(m), a, task.kind, i) for i, (m, a) in enumerate(llm.records)]
+    samples = [
+        Sample(request_body(m), a, task.kind, i, icons=icons, screen=(phone.width, phone.height))
+        for i, ((m, a), icons) in enumerate(zip(llm.records, llm.icons, strict=True))
+    ]
     return samples, result.success and task.done(phone)
 
 

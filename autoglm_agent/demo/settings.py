@@ -45,9 +45,16 @@ class DemoSettings(BaseModel):
 
 
 def load_settings(model_dir: str | Path) -> DemoSettings:
+    """The checkpoint's ``agent.json``, read by the same code as the CLI's embedded default."""
+    from autoglm_agent.endpoint import checkpoint_agent_settings
+
     path = Path(model_dir) / AGENT_FILE
     if not path.is_file():
         raise ConfigError(
             f"{path} is missing", hint="the demo checkpoint ships an agent.json next to its weights"
         )
-    return DemoSettings.model_validate_json(path.read_text(encoding="utf-8"))
+    settings = checkpoint_agent_settings(Path(model_dir))
+    try:
+        return DemoSettings.model_validate(settings)
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid demo settings: {exc}".splitlines()[0]) from None

@@ -128,18 +128,28 @@ class BodyLimitMiddleware:
                 if size > self.max_bytes:
                     await _error_response(too_big)(scope, receive, send)
                     return
+        # No (or a small) Content-Length, e.g. a chunked upload: read the body here, counting, so that
+        # an oversized one is answered 413 before the app sees it, then replay it to the app.
+        messages: list[dict[str, Any]] = []
         seen = 0
-
-        async def limited() -> dict[str, Any]:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise too_big
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                await _error_response(too_big)(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
 
-        await self.app(scope, limited, send)
+        async def replay() -> Any:
+            if messages:
+                return messages.pop(0)
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
@@ -246,7 +256,7 @@ def create_app(state: ServerState) -> FastAPI:
         if body.n != 1:
             raise bad_request("this server generates one choice per request (n must be 1)", param="n")
         async with state.preprocess_slots:  # bounded: image decoding must not starve the engine thread
-            prompt = await run_in_threadpool(_prepare_prompt, state, body)
+            prompt = await run_in_threadpool(prepare_prompt, state, body)
         params = _sampling_params(state, body)
         loop = asyncio.get_running_loop()
         handle = state.engine.submit(prompt, params, loop)
@@ -300,7 +310,18 @@ def _sampling_params(state: ServerState, body: ChatCompletionRequest) -> Samplin
     )
 
 
-def _prepare_prompt(state: ServerState, body: ChatCompletionRequest) -> PreparedPrompt:
+@dataclass
+class PromptContext:
+    """What ``prepare_prompt`` reads, without an engine: for building model inputs offline (the demo
+    model's training pipeline) exactly as the server does. ``ServerState`` has the same fields."""
+
+    config: ServerConfig
+    lm: LoadedModel
+    asr: SpeechRecognizer | None = None
+    shrink: Shrinker | None = None
+
+
+def prepare_prompt(state: ServerState | PromptContext, body: ChatCompletionRequest) -> PreparedPrompt:
     """Messages -> chat template -> processor tensors (runs in a worker thread)."""
     cfg, lm = state.config, state.lm
     images: list[Any] = []
@@ -404,10 +425,6 @@ def _prepare_prompt(state: ServerState, body: ChatCompletionRequest) -> Prepared
         prompt_text=prompt_text,
         num_images=len(images),
     )
-
-
-#: Public name: the demo-model training pipeline builds its inputs exactly as the server does.
-prepare_prompt = _prepare_prompt
 
 
 async def _watch_disconnect(request: Request, interval: float = 0.2) -> None:
