@@ -175,6 +175,37 @@ def test_sample_labels_cover_only_the_answer(tiny_state: object) -> None:
 
 
 # ----------------------------------------------------------------------------------- the training script
+def test_dense_icon_targets_match_the_screen() -> None:
+    """The training-only vision targets: the token under the expert's tap is the tapped app's icon,
+    in the row and column the expert names; a screen that is not the home screen has no icons."""
+    from autoglm_agent import actions as A
+
+    train = _train_module()
+    rng = random.Random(11)
+    for seed in (101, 202, 303):
+        task = sample_task(rng, "tap_icon", "en")
+        samples, ok = oracle_episode(task, seed, True, DemoSettings(), rng)
+        assert ok
+        first = samples[0]
+        assert first.icons and first.screen == (720, 1600)
+        targets = train.icon_targets(first, [1, 40, 18]).view(20, 9, 3)
+        call = re.search(r"\[(\d+),(\d+)\]", first.answer)
+        assert call is not None
+        x, y = A.to_pixels((int(call[1]), int(call[2])), 720, 1600)
+        i, j = int(y * 560 / 1600) // 28, int(x * 252 / 720) // 28
+        row, col = (int(v) for v in re.findall(r"row (\d+), column (\d+)", first.answer)[0])
+        assert targets[i, j].tolist() == [train.ICON_CLASSES[task.package], row, col]
+        # every app on the screen is labelled somewhere, and most tokens are "no icon"
+        assert set(targets[..., 0].unique().tolist()) == {
+            0,
+            *(train.ICON_CLASSES[ic.package] for ic in first.icons),
+        }
+        assert (targets[..., 0] == 0).float().mean() > 0.4
+        # the screen after the tap (the app) carries no icons
+        assert samples[-1].icons == []
+        assert int(train.icon_targets(samples[-1], [1, 40, 18])[:, 0].max()) == 0
+
+
 def test_training_smoke_run_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     from autoglm_agent.server.config import ServerConfig
     from autoglm_agent.server.loading import load_model
@@ -227,8 +258,7 @@ def _run_shipped(task: str, seed: int, shuffle: bool) -> tuple[Phone, object]:
 def test_shipped_model_opens_settings_by_itself() -> None:
     """The README demo: the shipped checkpoint, through the embedded server, opens Settings.
 
-    It must launch Settings by its own decision and end with a finish; this (undertrained)
-    checkpoint may take extra steps in Settings before finishing, which the test tolerates.
+    It must launch Settings by its own decision, then see Settings on the screen and finish.
     """
     phone, result = _run_shipped("open settings", 0, False)
     assert result.success, result.message  # type: ignore[attr-defined]
@@ -237,6 +267,7 @@ def test_shipped_model_opens_settings_by_itself() -> None:
     assert records[0].action_call == 'do(action="Launch", app="Settings")'
     assert records[0].reasoning  # the model's own thinking
     assert records[-1].action_call.startswith("finish(")
+    assert len(records) == 2, [r.action_call for r in records]
 
 
 def test_shipped_model_opens_settings_on_a_held_out_shuffled_layout() -> None:
