@@ -529,6 +529,9 @@ def model_card(info: dict[str, Any], settings: DemoSettings, report: dict[str, A
             "pointing (launching an app by name, going home, the Settings switches at fixed places, "
             "typing a note) do much better; see the tables above.",
             "- One wrong step ends most episodes: per-step accuracies are well above episode success.",
+            "- The thinking does not always match the action: in the README demo it may think about "
+            'another app ("I need to open Messages") and still answer `Launch(app="Settings")`; the '
+            "action is what the agent executes and what the evaluation scores.",
             "",
         ]
     parts += [
