@@ -247,7 +247,18 @@ def train_loss(
         return lm_loss, float(lm_loss.detach()), 0.0
     feats, aux = feats[keep], aux[keep]
     total = lm_loss.new_zeros(())
+    names = getattr(heads, "name_ids", None)
+    if names is not None:
+        # icon classes scored against the decoder's own embeddings of the app names: an icon token
+        # should look like the name the task uses for it, so matching the two is an easy attention
+        emb = model.get_input_embeddings().weight
+        table = torch.stack([heads.none_vector] + [emb[ids].mean(0) for ids in names])
+        weight = torch.ones(len(table))
+        weight[0] = 0.2
+        total = total + F.cross_entropy((feats @ table.T).float(), aux[:, 0], weight=weight)
     for k, head in enumerate(heads):
+        if names is not None and k == 0:
+            continue
         # "nothing here" dominates; weight it down so the icons carry the loss
         weight = torch.ones(head.out_features)
         weight[0] = 0.2
@@ -624,6 +635,11 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="bfloat16 autocast for the forward pass (weights and optimizer stay float32)",
     )
+    ap.add_argument(
+        "--tie-icons",
+        action="store_true",
+        help="score the icon classes against the decoder's embeddings of the app names",
+    )
     ap.add_argument("--tap-variants", type=int, default=6, help="extra icon-tapping tasks per home screen")
     ap.add_argument("--tap-weight", type=float, default=1.0, help="sampling weight of the icon-tapping step")
     ap.add_argument(
@@ -706,6 +722,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     # the auxiliary head exists only during training: it is not part of the checkpoint
     head = aux_heads(model.config.text_config.hidden_size)
+    if args.tie_icons:
+        head.name_ids = [
+            torch.tensor(lm.tokenizer(f" {a.en}", add_special_tokens=False)["input_ids"]) for a in APPS
+        ]
+        head.none_vector = torch.nn.Parameter(torch.zeros(model.config.text_config.hidden_size))
     model.train()
     params = list(model.parameters()) + (list(head.parameters()) if args.aux_weight > 0 else [])
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
