@@ -216,17 +216,16 @@ def _float_wav_to_pcm_header(raw: bytes) -> bytes | None:
     return None
 
 
+def _read_wave(raw: bytes) -> tuple[int, int, int, bytes]:
+    """(channels, sample width, rate, PCM bytes) of a wav the ``wave`` module can read."""
+    with wave.open(io.BytesIO(raw)) as w:
+        return w.getnchannels(), w.getsampwidth(), w.getframerate(), w.readframes(w.getnframes())
+
+
 def _decode_wav(raw: bytes, name: str) -> tuple[np.ndarray, int]:
     is_float = False
     try:
-        with wave.open(io.BytesIO(raw)) as w:
-            channels, width, rate, frames = (
-                w.getnchannels(),
-                w.getsampwidth(),
-                w.getframerate(),
-                w.getnframes(),
-            )
-            pcm = w.readframes(frames)
+        channels, width, rate, pcm = _read_wave(raw)
     except _WAV_ERRORS as exc:
         patched = _float_wav_to_pcm_header(raw)
         if patched is None:
@@ -235,14 +234,7 @@ def _decode_wav(raw: bytes, name: str) -> tuple[np.ndarray, int]:
                 hint="use 16-bit PCM wav, e.g. `sox in.ogg -b 16 out.wav`",
             ) from exc
         try:
-            with wave.open(io.BytesIO(patched)) as w:
-                channels, width, rate, frames = (
-                    w.getnchannels(),
-                    w.getsampwidth(),
-                    w.getframerate(),
-                    w.getnframes(),
-                )
-                pcm = w.readframes(frames)
+            channels, width, rate, pcm = _read_wave(patched)
         except _WAV_ERRORS as exc2:
             raise ConfigError(
                 f"cannot read {name} as a wav file ({exc2})", hint="use 16-bit PCM wav"

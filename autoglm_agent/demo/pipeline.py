@@ -75,14 +75,11 @@ def request_body(messages: list[BaseMessage]) -> dict[str, Any]:
 
 def server_state(lm: Any) -> Any:
     """What the server's ``prepare_prompt`` reads (config, model, image shrinker), without an engine."""
-    from autoglm_agent.server import media
-    from autoglm_agent.server.app import PromptContext
+    from autoglm_agent.server.app import PromptContext, model_shrinker
     from autoglm_agent.server.config import ServerConfig
 
     config = ServerConfig(model=lm.path, api_key=None)
-    ip = getattr(lm.processor, "image_processor", None)
-    shrink = media.image_shrinker(ip) if (ip is not None and config.fast_image_resize) else None
-    return PromptContext(config=config, lm=lm, shrink=shrink)
+    return PromptContext(config=config, lm=lm, shrink=model_shrinker(lm, config))
 
 
 def prepare(state: Any, body: dict[str, Any]) -> Any:

@@ -73,6 +73,12 @@ class ServerState:
     preprocess_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
 
+def model_shrinker(lm: LoadedModel, config: ServerConfig) -> Shrinker | None:
+    """The fast screenshot resizer for ``lm``'s image processor, when the config asks for it."""
+    ip = getattr(lm.processor, "image_processor", None)
+    return image_shrinker(ip) if (ip is not None and config.fast_image_resize) else None
+
+
 def build_state(config: ServerConfig, *, lm: LoadedModel | None = None) -> ServerState:
     """Load the model (and the ASR model) and start the engine; raises ``ModelLoadError``."""
     lm = lm or load_model(config)
@@ -86,14 +92,12 @@ def build_state(config: ServerConfig, *, lm: LoadedModel | None = None) -> Serve
         max_new_tokens=config.max_new_tokens,
         torch_threads=config.torch_threads or lm.torch_threads,
     ).start()
-    ip = getattr(lm.processor, "image_processor", None)
-    shrink = image_shrinker(ip) if (ip is not None and config.fast_image_resize) else None
     return ServerState(
         config=config,
         lm=lm,
         engine=engine,
         asr=asr,
-        shrink=shrink,
+        shrink=model_shrinker(lm, config),
         preprocess_slots=asyncio.Semaphore(config.preprocess_workers),
     )
 
