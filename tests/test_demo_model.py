@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 import re
 import sys
@@ -206,6 +207,60 @@ def test_dense_icon_targets_match_the_screen() -> None:
         assert int(train.icon_targets(samples[-1], [1, 40, 18])[:, 0].max()) == 0
 
 
+def test_pointer_targets_point_at_the_named_icon(tiny_state: object) -> None:
+    """The training-only pointer supervision: from the positions that predict the row, the column
+    and the two tap coordinates, to exactly the image tokens of the icon the task names."""
+    train = _train_module()
+    tok = tiny_state.lm.tokenizer  # type: ignore[attr-defined]
+    image_id = int(tiny_state.lm.model.config.image_token_id)  # type: ignore[attr-defined]
+    rng = random.Random(5)
+    for lang, seed in (("en", 404), ("zh", 505)):
+        task = sample_task(rng, "tap_icon", lang)
+        samples, ok = oracle_episode(task, seed, True, DemoSettings(), rng)
+        assert ok and len(samples) == 2
+        first = samples[0]
+        enc = encode_sample(tiny_state, first)
+        dense = train.icon_targets(first, enc["image_grid_thw"][0])
+        got = train.pointer_targets(first, enc, dense, tok, image_id)
+        assert got is not None
+        queries, keys = got
+        ids = enc["input_ids"]
+        spans = train.pointer_spans(first.answer)
+        assert spans is not None
+        row, col, _ = spans
+        xy = re.search(r"\[(\d+),(\d+)\]", first.answer)
+        assert xy is not None
+        wanted = [str(row), str(col), xy[1], xy[2]]
+        following = [
+            tok.decode(ids[q + 1 : q + 1 + len(w)]).strip() for q, w in zip(queries, wanted, strict=True)
+        ]
+        assert all(f.startswith(w[0]) for f, w in zip(following, wanted, strict=True)), (following, wanted)
+        assert all(int(enc["labels"][q + 1]) != -100 for q in queries)  # all inside the answer
+        image_pos = (ids == image_id).nonzero().squeeze(1)
+        named = image_pos[dense[:, 0] == train.ICON_CLASSES[task.package]]
+        assert len(named) >= 1 and keys.tolist() == named.tolist()
+        # the step after the tap (finish) is not supervised
+        last = encode_sample(tiny_state, samples[-1])
+        last_dense = train.icon_targets(samples[-1], last["image_grid_thw"][0])
+        assert train.pointer_targets(samples[-1], last, last_dense, tok, image_id) is None
+
+
+def test_pointing_probe_reads_the_decoder_attention(tiny_state: object) -> None:
+    """The evaluation's pointing probe: attention mass per decoder layer and head on the named icon,
+    against what uniform attention would give; the model's attention setting is left as it was."""
+    train = _train_module()
+    lm = tiny_state.lm  # type: ignore[attr-defined]
+    before = lm.model.config.text_config._attn_implementation
+    got = train.pointing_probe(lm, tiny_state, DemoSettings(), random.Random(2), 3)
+    assert got["screens"] == 3
+    mass = got["attention_on_named_icon"]
+    assert len(mass) == lm.model.config.text_config.num_hidden_layers
+    assert all(0.0 <= v <= 1.0 for row in mass for v in row)
+    assert 0.0 < got["uniform_mass"] < 0.2  # a few icon tokens among ~300
+    assert set(got["place_token_accuracy"]) == {"row", "column", "x", "y"}
+    assert lm.model.config.text_config._attn_implementation == before
+
+
 def test_training_smoke_run_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     from autoglm_agent.server.config import ServerConfig
     from autoglm_agent.server.loading import load_model
@@ -216,6 +271,7 @@ def test_training_smoke_run_writes_a_loadable_checkpoint(tmp_path: Path) -> None
         [
             "--out", str(out), "--minutes", "0.2", "--max-steps", "2", "--episodes", "12", "--held-out", "4",
             "--size", "tiny", "--batch", "2", "--no-eval", "--seed", "1",
+            "--point-weight", "1.0", "--point-layers", "0", "--tap-weight", "50",
         ]
     )  # fmt: skip
     assert code == 0
@@ -231,6 +287,10 @@ def test_training_smoke_run_writes_a_loadable_checkpoint(tmp_path: Path) -> None
     lm = load_model(ServerConfig(model=out, device="cpu", api_key=None))
     assert lm.model_type == "glm4v" and lm.supports_images
     assert load_settings(out).image_max_pixels == DemoSettings().image_max_pixels
+    info = json.loads((out / "eval.json").read_text(encoding="utf-8"))["training"]
+    assert info["pointer_samples"] > 0  # the pointer loss ran (on eager attention)
+    # the saved checkpoint does not pin the training-time eager attention
+    assert json.loads((out / "config.json").read_text(encoding="utf-8")).get("_attn_implementation") is None
 
 
 # ----------------------------------------------------------------------------------- the shipped checkpoint

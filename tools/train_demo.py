@@ -30,6 +30,7 @@ import json
 import math
 import pickle
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -218,33 +219,126 @@ def aux_heads(hidden: int) -> Any:
     )
 
 
+# ----------------------------------------------------------------------------------- pointer targets
+#: Where an icon-tapping answer names the icon's place: "row R, column C" (English) or "第R行第C列".
+_PLACE = (re.compile(r"row (\d+), column (\d+)"), re.compile(r"第(\d+)行第(\d+)列"))
+_POINT = re.compile(r"element=\[(\d+),\s*(\d+)\]")
+
+
+def pointer_spans(answer: str) -> tuple[int, int, list[int]] | None:
+    """(row, column, character offsets of the four numbers that depend on where the icon is) of an
+    answer that taps a home-screen icon; None for any other answer."""
+    place = next((m for m in (p.search(answer) for p in _PLACE) if m), None)
+    point = _POINT.search(answer)
+    if place is None or point is None:
+        return None
+    return int(place[1]), int(place[2]), [place.start(1), place.start(2), point.start(1), point.start(2)]
+
+
+def pointer_targets(
+    sample: Sample, encoded: dict[str, Any], targets: Any, tokenizer: Any, image_token_id: int
+) -> tuple[list[int], Any] | None:
+    """Pointer supervision for one icon-tapping sample: the sequence positions that predict the
+    row, the column and the two coordinates, and the positions of the named icon's image tokens
+    (``targets``: its rows of :func:`icon_targets`). None when the sample is not one."""
+
+    spans = pointer_spans(sample.answer)
+    if spans is None or bool((targets[:, 0] == -100).all()):
+        return None
+    row, col, starts = spans
+    offsets = tokenizer(sample.answer, add_special_tokens=False, return_offsets_mapping=True)[
+        "offset_mapping"
+    ]
+    prompt_len = int(encoded["input_ids"].shape[0]) - len(offsets) - 1  # answer tokens + eos
+    queries: list[int] = []
+    for start in starts:
+        k = next((i for i, (a, b) in enumerate(offsets) if a <= start < b), None)
+        if k is None or k == 0:
+            return None
+        queries.append(prompt_len + k - 1)  # the position whose next token is that number
+    image_pos = (encoded["input_ids"] == image_token_id).nonzero().squeeze(1)
+    hit = (targets[:, 1] == row) & (targets[:, 2] == col)
+    if len(image_pos) != len(targets) or not bool(hit.any()):
+        return None
+    return queries, image_pos[hit]
+
+
+def pointer_loss(attentions: list[Any], points: list[tuple[int, list[int], Any]], head: int) -> Any:
+    """Mean over supervised layers and query positions of -log(attention mass that ``head`` puts on
+    the named icon's image tokens): teaches the decoder to look up the icon by its name."""
+    import torch
+
+    terms = []
+    for attn in attentions:
+        for b, queries, keys in points:
+            mass = attn[b, head, queries][:, keys].float().sum(-1)
+            terms.append(-torch.log(mass.clamp_min(1e-6)))
+    return torch.cat(terms).mean()
+
+
 def train_loss(
-    model: Any, heads: Any, batch: dict[str, Any], aux: Any | None, aux_weight: float
-) -> tuple[Any, float, float]:
+    model: Any,
+    heads: Any,
+    batch: dict[str, Any],
+    aux: Any | None,
+    aux_weight: float,
+    points: list[tuple[int, list[int], Any]] | None = None,
+    point_weight: float = 0.0,
+    point_layers: tuple[int, ...] = (),
+    point_head: int = 0,
+    place_weight: float = 1.0,
+) -> tuple[Any, dict[str, float]]:
     """Answer-token cross-entropy (the LM head only where there are labels) plus, with ``aux``,
     the dense icon / row / column classification losses on the merged image tokens the decoder
-    reads (so that what an icon is and where it sits are linear features of its tokens)."""
+    reads (so that what an icon is and where it sits are linear features of its tokens), plus,
+    with ``points``, the pointer loss on the decoder's attention (needs eager attention), and the
+    answer tokens those points predict (the icon's row, column and coordinates) weighted by
+    ``place_weight``."""
     import torch
     import torch.nn.functional as F
 
     captured: list[Any] = []
-    hook = model.model.visual.register_forward_hook(lambda m, i, o: captured.append(o.pooler_output))
+    attentions: list[Any] = []
+    hooks = [model.model.visual.register_forward_hook(lambda m, i, o: captured.append(o.pooler_output))]
+    if points and point_weight > 0:
+        layers = model.model.language_model.layers
+        hooks += [
+            layers[i].self_attn.register_forward_hook(lambda m, i, o: attentions.append(o[1]))
+            for i in point_layers
+        ]
     try:
         labels = batch["labels"]
         inputs = {k: v for k, v in batch.items() if k != "labels"}
         hidden = model.model(**inputs).last_hidden_state
     finally:
-        hook.remove()
+        for hook in hooks:
+            hook.remove()
     tgt = labels[:, 1:]
     mask = tgt != -100
     logits = model.lm_head(hidden[:, :-1][mask])
-    lm_loss = F.cross_entropy(logits.float(), tgt[mask])
+    if points and place_weight != 1.0:
+        # the tokens that say where the icon is: a handful among the answers, weighted up
+        weight = torch.ones_like(tgt, dtype=torch.float32)
+        for b, queries, _ in points:
+            weight[b, queries] = place_weight
+        per_token = F.cross_entropy(logits.float(), tgt[mask], reduction="none")
+        lm_loss = (per_token * weight[mask]).sum() / weight[mask].sum()
+    else:
+        lm_loss = F.cross_entropy(logits.float(), tgt[mask])
+    loss = lm_loss
+    stats = {"lm": float(lm_loss.detach()), "aux": 0.0, "point": 0.0}
+    if points and point_weight > 0:
+        if any(a is None for a in attentions):
+            raise RuntimeError("pointer supervision needs eager attention in the decoder")
+        point = pointer_loss(attentions, points, point_head)
+        loss = loss + point_weight * point
+        stats["point"] = float(point.detach())
     if aux is None or not captured:
-        return lm_loss, float(lm_loss.detach()), 0.0
+        return loss, stats
     feats = captured[0]
     keep = aux[:, 0] != -100
     if not bool(keep.any()):
-        return lm_loss, float(lm_loss.detach()), 0.0
+        return loss, stats
     feats, aux = feats[keep], aux[keep]
     total = lm_loss.new_zeros(())
     names = getattr(heads, "name_ids", None)
@@ -264,7 +358,8 @@ def train_loss(
         weight[0] = 0.2
         total = total + F.cross_entropy(head(feats).float(), aux[:, k], weight=weight)
     aux_loss = total / len(heads)
-    return lm_loss + aux_weight * aux_loss, float(lm_loss.detach()), float(aux_loss.detach())
+    stats["aux"] = float(aux_loss.detach())
+    return loss + aux_weight * aux_loss, stats
 
 
 def text_length(sample: Sample) -> int:
@@ -360,6 +455,71 @@ def eval_tasks(rng: random.Random, per_kind: int) -> list[tuple[Any, int, bool]]
     return out
 
 
+def pointing_probe(lm: Any, state: Any, settings: DemoSettings, rng: random.Random, n: int) -> dict[str, Any]:
+    """Does the decoder look up the named icon? On ``n`` held-out shuffled home screens, with the
+    expert's answer teacher-forced: the attention mass each decoder head puts on the named icon's
+    image tokens from the positions that predict its row, column and tap coordinates (uniform
+    attention would put about tokens-of-the-icon / sequence-length there), and how often the
+    model's argmax at those positions is the right row, column, x and y."""
+    import torch
+
+    model = lm.model
+    model.eval()
+    text_config = model.config.text_config
+    before = text_config._attn_implementation
+    text_config._attn_implementation = "eager"  # attention weights are needed
+    image_id = int(model.config.image_token_id)
+    layers = model.model.language_model.layers
+    heads = int(text_config.num_attention_heads)
+    mass = torch.zeros(len(layers), heads)
+    uniform = 0.0
+    right = torch.zeros(4)
+    count = 0
+    seen: list[Any] = []
+    hooks = [layer.self_attn.register_forward_hook(lambda m, i, o: seen.append(o[1])) for layer in layers]
+    try:
+        while count < n:
+            task = sample_task(rng, "tap_icon")
+            samples, ok = oracle_episode(
+                task, rng.randrange(1, TRAIN_SEED_BASE), True, settings, rng, noise=0.0
+            )
+            if not ok:
+                continue
+            enc = encode_sample(state, samples[0])
+            dense = icon_targets(samples[0], enc["image_grid_thw"][0])
+            got = pointer_targets(samples[0], enc, dense, lm.tokenizer, image_id)
+            if got is None:
+                continue
+            queries, keys = got
+            seen.clear()
+            batch = collate([enc], lm.pad_token_id)
+            batch.pop("labels")
+            with torch.no_grad():
+                logits = model(**batch).logits
+            for k, attn in enumerate(seen):
+                mass[k] += attn[0][:, queries][:, :, keys].float().sum(-1).mean(-1)
+            uniform += len(keys) / (queries[0] + 1)
+            pred = logits[0, queries].argmax(-1)
+            right += (pred == enc["input_ids"][torch.tensor(queries) + 1]).float()
+            count += 1
+    finally:
+        for hook in hooks:
+            hook.remove()
+        text_config._attn_implementation = before
+    mass /= max(1, count)
+    best = divmod(int(mass.argmax()), heads)
+    acc = (right / max(1, count)).tolist()
+    return {
+        "screens": count,
+        "attention_on_named_icon": [[round(v, 3) for v in row] for row in mass.tolist()],
+        "best_head": {"layer": best[0], "head": best[1], "mass": round(float(mass.max()), 3)},
+        "uniform_mass": round(uniform / max(1, count), 3),
+        "place_token_accuracy": dict(
+            zip(("row", "column", "x", "y"), (round(v, 3) for v in acc), strict=True)
+        ),
+    }
+
+
 def evaluate(
     lm: Any, state: Any, settings: DemoSettings, rng: random.Random, per_kind: int
 ) -> dict[str, Any]:
@@ -416,6 +576,7 @@ def evaluate(
         ][:40],
     }
     all_closed = [r for r in closed]
+    report["pointing"] = pointing_probe(lm, state, settings, random.Random(rng.random()), 2 * per_kind)
     report["overall_success_rate"] = round(sum(r.success for r in all_closed) / max(1, len(all_closed)), 3)
     return report
 
@@ -492,6 +653,17 @@ def model_card(info: dict[str, Any], settings: DemoSettings, report: dict[str, A
         "column of that icon (all from the simulator's layout), so the vision tower learns what the icons "
         "look like and where they sit from every home-screen token instead of from a few coordinate tokens; "
         "the heads are not part of the checkpoint",
+    ]
+    if info.get("point_weight"):
+        parts.append(
+            f"- pointer loss ({info['point_weight']} x, training only): on icon-tapping answers, attention head "
+            f"{info.get('point_head', 0)} of decoder layers {info.get('point_layers')} is taught to look from the "
+            "positions that write the icon's row, column and tap coordinates at the image tokens of the icon "
+            "the task names (-log of the attention mass there), and those answer tokens weigh "
+            f"{info.get('place_weight', 1.0):g}x in the answer loss: the decoder learns to look the icon up by "
+            "name instead of guessing a frequent cell"
+        )
+    parts += [
         f"- {info['steps']:,} AdamW steps of batch {info['batch']} (lr {info['lr']}, cosine), "
         f"{info['train_minutes']:.1f} min on {info['threads']} CPU threads"
         + (" with bfloat16 autocast" if info.get("bf16") else "")
@@ -527,6 +699,20 @@ def model_card(info: dict[str, Any], settings: DemoSettings, report: dict[str, A
             "Full numbers and failed episodes: `eval.json`.",
             "",
         ]
+        pointing = report.get("pointing")
+        if pointing:
+            acc = pointing["place_token_accuracy"]
+            best = pointing["best_head"]
+            parts += [
+                f"**Does it look at the icon?** On {pointing['screens']} held-out shuffled home screens, with "
+                "the expert's answer teacher-forced: from the positions that write the icon's row, column and "
+                f"coordinates, decoder layer {best['layer']} head {best['head']} puts {best['mass']:.0%} of "
+                f"its attention on the named icon's image tokens (uniform attention: "
+                f"{pointing['uniform_mass']:.1%}); the model's argmax there is the right row "
+                f"{acc['row']:.0%}, column {acc['column']:.0%}, x {acc['x']:.0%}, y {acc['y']:.0%} of the time "
+                "(x and y given the right row and column in its thinking).",
+                "",
+            ]
     if report is not None:
         tap = report["unseen_shuffled_layouts"]["closed_loop"].get("tap_icon", {}).get("success_rate", 0.0)
         parts += [
@@ -640,6 +826,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="score the icon classes against the decoder's embeddings of the app names",
     )
+    ap.add_argument(
+        "--point-weight",
+        type=float,
+        default=0.0,
+        help="weight of the pointer loss: decoder attention from the row/column/coordinate positions "
+        "of an icon tap to the named icon's image tokens (0: off)",
+    )
+    ap.add_argument(
+        "--place-weight",
+        type=float,
+        default=1.0,
+        help="loss weight of the answer tokens that give the icon's place (with --point-weight)",
+    )
+    ap.add_argument("--point-layers", default="2,3", help="decoder layers whose attention is supervised")
+    ap.add_argument("--point-head", type=int, default=0, help="the supervised attention head in those layers")
     ap.add_argument("--tap-variants", type=int, default=6, help="extra icon-tapping tasks per home screen")
     ap.add_argument("--tap-weight", type=float, default=1.0, help="sampling weight of the icon-tapping step")
     ap.add_argument(
@@ -727,6 +928,10 @@ def main(argv: list[str] | None = None) -> int:
             torch.tensor(lm.tokenizer(f" {a.en}", add_special_tokens=False)["input_ids"]) for a in APPS
         ]
         head.none_vector = torch.nn.Parameter(torch.zeros(model.config.text_config.hidden_size))
+    point_layers = tuple(int(i) for i in args.point_layers.split(",") if i)
+    image_token_id = int(model.config.image_token_id)
+    if args.point_weight > 0:  # the pointer loss reads the decoder's attention weights
+        model.config.text_config._attn_implementation = "eager"
     model.train()
     params = list(model.parameters()) + (list(head.parameters()) if args.aux_weight > 0 else [])
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
@@ -740,6 +945,8 @@ def main(argv: list[str] | None = None) -> int:
     next_eval = args.eval_every * 60
     losses: list[float] = []
     aux_losses: list[float] = []
+    point_losses: list[float] = []
+    pointed = 0  # samples that got the pointer loss
     queue: list[list[Sample]] = []
     while True:
         elapsed = time.perf_counter() - start
@@ -755,24 +962,43 @@ def main(argv: list[str] | None = None) -> int:
         chosen = queue.pop()
         encoded = [encode_sample(state, s) for s in chosen]
         batch = collate(encoded, lm.pad_token_id)
-        aux = None
-        if args.aux_weight > 0:
-            aux = torch.cat(
-                [icon_targets(s, e["image_grid_thw"][0]) for s, e in zip(chosen, encoded, strict=True)]
-            )
+        dense = [icon_targets(s, e["image_grid_thw"][0]) for s, e in zip(chosen, encoded, strict=True)]
+        aux = torch.cat(dense) if args.aux_weight > 0 else None
+        points: list[tuple[int, list[int], Any]] = []
+        if args.point_weight > 0:
+            for b, (s, e, d) in enumerate(zip(chosen, encoded, dense, strict=True)):
+                got = pointer_targets(s, e, d, lm.tokenizer, image_token_id)
+                if got is not None:
+                    points.append((b, *got))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            loss, lm_value, aux_value = train_loss(model, head, batch, aux, args.aux_weight)
+            loss, stats = train_loss(
+                model,
+                head,
+                batch,
+                aux,
+                args.aux_weight,
+                points,
+                args.point_weight,
+                point_layers,
+                args.point_head,
+                args.place_weight,
+            )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        losses.append(lm_value)
-        aux_losses.append(aux_value)
+        losses.append(stats["lm"])
+        aux_losses.append(stats["aux"])
+        if points:
+            point_losses.append(stats["point"])
+            pointed += len(points)
         step += 1
         if step % 25 == 0:
             threads = adapt_threads(args.threads)
+            recent = point_losses[-25:] or [0.0]
             log(
                 f"step {step} loss {sum(losses[-25:]) / 25:.4f} icon loss {sum(aux_losses[-25:]) / 25:.4f}"
+                f" pointer loss {sum(recent) / len(recent):.4f}"
                 f" lr {lr:.2e} {elapsed / 60:.1f}/{args.minutes:g} min ({threads} threads)"
             )
         if time.perf_counter() - start >= next_eval:
@@ -839,6 +1065,11 @@ def main(argv: list[str] | None = None) -> int:
         "tap_variants": args.tap_variants,
         "aux_weight": args.aux_weight,
         "bf16": args.bf16,
+        "point_weight": args.point_weight,
+        "point_layers": args.point_layers,
+        "point_head": args.point_head,
+        "pointer_samples": pointed,
+        "place_weight": args.place_weight,
         "held_out_exact_match": best_scores,
     }
     dump_json(out / "eval.json", {"training": info, **(report or {})})
