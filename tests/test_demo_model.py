@@ -271,7 +271,7 @@ def test_training_smoke_run_writes_a_loadable_checkpoint(tmp_path: Path) -> None
         [
             "--out", str(out), "--minutes", "0.2", "--max-steps", "2", "--episodes", "12", "--held-out", "4",
             "--size", "tiny", "--batch", "2", "--no-eval", "--seed", "1",
-            "--point-weight", "1.0", "--point-layers", "0", "--tap-weight", "50",
+            "--tap-weight", "50",
         ]
     )  # fmt: skip
     assert code == 0

@@ -14,7 +14,10 @@ Seeded and reproducible (up to CPU thread scheduling)::
 2. Model: ``server.tiny.build_tiny_glm4v`` (tokenizer trained on the task texts), loaded with the
    server's ``load_model``; inputs built by the server's ``prepare_prompt``; loss on the answer
    tokens (+ eos) only.
-3. Training: AdamW, time-budgeted cosine schedule; every few minutes the teacher-forced exact-match
+3. Training: answer-token loss plus two training-only aids for the vision step: dense icon / row /
+   column targets on the image tokens, and a pointer loss that teaches one decoder attention head
+   to look at the icon the task names when it writes the icon's place. AdamW, time-budgeted cosine
+   schedule; every few minutes the teacher-forced exact-match
    rate on held-out samples is measured and the best weights so far are written to ``--out``.
 4. Evaluation of the best weights: closed-loop episodes (the agent driven by the model) and
    per-step accuracy along the expert's trajectory, per task kind, on held-out seeds (shuffled
@@ -652,7 +655,13 @@ def model_card(info: dict[str, Any], settings: DemoSettings, report: dict[str, A
         "classify each token as 'no icon' or one of the 13 launcher apps, and give the home-grid row and "
         "column of that icon (all from the simulator's layout), so the vision tower learns what the icons "
         "look like and where they sit from every home-screen token instead of from a few coordinate tokens; "
-        "the heads are not part of the checkpoint",
+        "the heads are not part of the checkpoint"
+        + (
+            "; the icon classes are scored against the decoder's own embeddings of the app names, so an "
+            "icon's tokens come to resemble its name"
+            if info.get("tie_icons")
+            else ""
+        ),
     ]
     if info.get("point_weight"):
         parts.append(
@@ -823,26 +832,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--tie-icons",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="score the icon classes against the decoder's embeddings of the app names",
     )
     ap.add_argument(
         "--point-weight",
         type=float,
-        default=0.0,
+        default=1.0,
         help="weight of the pointer loss: decoder attention from the row/column/coordinate positions "
         "of an icon tap to the named icon's image tokens (0: off)",
     )
     ap.add_argument(
         "--place-weight",
         type=float,
-        default=1.0,
+        default=4.0,
         help="loss weight of the answer tokens that give the icon's place (with --point-weight)",
     )
-    ap.add_argument("--point-layers", default="2,3", help="decoder layers whose attention is supervised")
+    ap.add_argument(
+        "--point-layers",
+        default="auto",
+        help="decoder layers whose attention is supervised (auto: the last two)",
+    )
     ap.add_argument("--point-head", type=int, default=0, help="the supervised attention head in those layers")
     ap.add_argument("--tap-variants", type=int, default=6, help="extra icon-tapping tasks per home screen")
-    ap.add_argument("--tap-weight", type=float, default=1.0, help="sampling weight of the icon-tapping step")
+    ap.add_argument("--tap-weight", type=float, default=2.0, help="sampling weight of the icon-tapping step")
     ap.add_argument(
         "--kind-weights", default="", help="extra sampling weights per task kind, e.g. open_app=4"
     )
@@ -928,7 +942,13 @@ def main(argv: list[str] | None = None) -> int:
             torch.tensor(lm.tokenizer(f" {a.en}", add_special_tokens=False)["input_ids"]) for a in APPS
         ]
         head.none_vector = torch.nn.Parameter(torch.zeros(model.config.text_config.hidden_size))
-    point_layers = tuple(int(i) for i in args.point_layers.split(",") if i)
+    n_layers = int(model.config.text_config.num_hidden_layers)
+    if args.point_layers == "auto":
+        point_layers = tuple(range(max(0, n_layers - 2), n_layers))
+    else:
+        point_layers = tuple(int(i) for i in args.point_layers.split(",") if i)
+    if any(not 0 <= i < n_layers for i in point_layers):
+        ap.error(f"--point-layers: the decoder has layers 0..{n_layers - 1}")
     image_token_id = int(model.config.image_token_id)
     if args.point_weight > 0:  # the pointer loss reads the decoder's attention weights
         model.config.text_config._attn_implementation = "eager"
@@ -1065,8 +1085,9 @@ def main(argv: list[str] | None = None) -> int:
         "tap_variants": args.tap_variants,
         "aux_weight": args.aux_weight,
         "bf16": args.bf16,
+        "tie_icons": args.tie_icons,
         "point_weight": args.point_weight,
-        "point_layers": args.point_layers,
+        "point_layers": ",".join(str(i) for i in point_layers),
         "point_head": args.point_head,
         "pointer_samples": pointed,
         "place_weight": args.place_weight,
