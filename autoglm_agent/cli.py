@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -84,11 +85,11 @@ class _RichCallbacks(AgentCallbacks):
 
     def on_run_start(self, task: str) -> None:
         if not self.quiet:
-            console.print(f"[bold]Task:[/bold] {task}", markup=True)
+            console.print(f"[bold]Task:[/bold] {escape(task)}", markup=True)
 
     def on_step_start(self, index: int, screenshot: Any, app: str | None) -> None:
         if not self.quiet:
-            console.rule(f"step {index} · {app or 'unknown app'}", style="dim")
+            console.rule(escape(f"step {index} · {app or 'unknown app'}"), style="dim")
 
     def on_thinking(self, text: str) -> None:
         if self.show_thinking and not self.quiet:
@@ -103,17 +104,19 @@ class _RichCallbacks(AgentCallbacks):
     def on_parse_error(self, index: int, error: str, answer: str) -> None:
         self._end_thinking()
         if not self.quiet:
-            console.print(f"[yellow]could not parse the answer, asking again:[/] {error}", markup=True)
+            console.print(
+                f"[yellow]could not parse the answer, asking again:[/] {escape(error)}", markup=True
+            )
 
     def on_retry(self, index: int, attempt: int, error: str) -> None:
         self._end_thinking()
         if not self.quiet:
-            console.print(f"[yellow]retry {attempt}:[/] {error}", markup=True)
+            console.print(f"[yellow]retry {attempt}:[/] {escape(error)}", markup=True)
 
     def on_action(self, index: int, action: Any) -> None:
         self._end_thinking()
         if not self.quiet:
-            console.print(f"[bold cyan]→ {action.to_call()}[/]", markup=True)
+            console.print(f"[bold cyan]→ {escape(action.to_call())}[/]", markup=True)
 
     def on_step_end(self, record: Any) -> None:
         self._end_thinking()
@@ -121,7 +124,7 @@ class _RichCallbacks(AgentCallbacks):
             return
         t = record.timings
         if record.error:
-            console.print(f"[red]{record.error}[/]", markup=True)
+            console.print(f"[red]{escape(record.error)}[/]", markup=True)
         console.print(
             f"[dim]model {t.model_s:.2f}s · device {t.device_s:.2f}s · step {t.total_s:.2f}s[/]", markup=True
         )
@@ -135,7 +138,7 @@ def _confirm(message: str, action: Any) -> bool:
 
 
 def _takeover(message: str) -> bool:
-    console.print(f"[bold yellow]Your turn:[/] {message}", markup=True)
+    console.print(f"[bold yellow]Your turn:[/] {escape(message)}", markup=True)
     return typer.confirm("Done with the manual step? Continue the task", default=True)
 
 
@@ -175,7 +178,7 @@ def _open_endpoint(
         model_path or DEMO_MODEL_DIR,
         model=model,
         api_key=api_key,
-        log=lambda text: err_console.print(f"[dim]{text}[/]"),
+        log=lambda text: err_console.print(f"[dim]{escape(text)}[/]"),
     ) as endpoint:
         yield endpoint
 
@@ -248,7 +251,7 @@ def run_cmd(
 
         task = transcribe(voice, model=asr_model)
         if not json_out:
-            console.print(f"[bold]Heard:[/] {task}", markup=True)
+            console.print(f"[bold]Heard:[/] {escape(task)}", markup=True)
         if not task.strip():
             raise ConfigError(
                 f"no speech recognised in {voice}", hint="speak the command more clearly or type it"
@@ -317,12 +320,14 @@ def _print_result(result: Any, json_out: bool) -> None:
         return
     colour = {"success": "green", "failure": "red", "stopped": "yellow"}[result.status]
     console.print(
-        f"[bold {colour}]{result.status}[/]: {result.message} "
+        f"[bold {colour}]{result.status}[/]: {escape(result.message)} "
         f"[dim]({result.steps} steps, {result.total_s:.1f}s: model {result.model_s:.1f}s, device {result.device_s:.1f}s)[/]",
         markup=True,
     )
     if result.trajectory_dir:
-        console.print(f"[dim]trajectory: {result.trajectory_dir / 'report.html'}[/]", markup=True)
+        console.print(
+            f"[dim]trajectory: {escape(str(result.trajectory_dir / 'report.html'))}[/]", markup=True
+        )
 
 
 # ------------------------------------------------------------------------------------- devices
@@ -553,7 +558,8 @@ def eval_cmd(
         if not json_out:
             mark = "[green]pass[/]" if r.success else "[red]fail[/]"
             console.print(
-                f"{mark} {r.task_id} [{r.lang}] seed {r.seed}: {r.steps} steps, {r.total_s:.1f}s — {r.message}",
+                f"{mark} {escape(r.task_id)} {escape(f'[{r.lang}]')} seed {r.seed}: {r.steps} steps, "
+                f"{r.total_s:.1f}s — {escape(r.message)}",
                 markup=True,
             )
 
@@ -597,7 +603,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except AutoGLMError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")
