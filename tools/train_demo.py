@@ -28,6 +28,7 @@ Seeded and reproducible (up to CPU thread scheduling)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import math
@@ -39,6 +40,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +268,25 @@ def pointer_targets(
     return queries, image_pos[hit]
 
 
+@contextlib.contextmanager
+def recorded_attention(model: Any, layers: Iterable[int]) -> Iterator[list[Any]]:
+    """The attention weights of the given decoder layers, one (batch, heads, query, key) tensor per
+    layer and forward pass, appended to the yielded list. The decoder runs eager attention meanwhile
+    (the fused kernels do not return weights); its own setting is restored afterwards."""
+    text_config = model.config.text_config
+    before = text_config._attn_implementation
+    text_config._attn_implementation = "eager"
+    seen: list[Any] = []
+    decoder = model.model.language_model.layers
+    hooks = [decoder[i].self_attn.register_forward_hook(lambda m, a, o: seen.append(o[1])) for i in layers]
+    try:
+        yield seen
+    finally:
+        for hook in hooks:
+            hook.remove()
+        text_config._attn_implementation = before
+
+
 def pointer_loss(attentions: list[Any], points: list[tuple[int, list[int], Any]], head: int) -> Any:
     """Mean over supervised layers and query positions of -log(attention mass that ``head`` puts on
     the named icon's image tokens): teaches the decoder to look up the icon by its name."""
@@ -294,27 +315,21 @@ def train_loss(
     """Answer-token cross-entropy (the LM head only where there are labels) plus, with ``aux``,
     the dense icon / row / column classification losses on the merged image tokens the decoder
     reads (so that what an icon is and where it sits are linear features of its tokens), plus,
-    with ``points``, the pointer loss on the decoder's attention (needs eager attention), and the
+    with ``points``, the pointer loss on the decoder's attention, and the
     answer tokens those points predict (the icon's row, column and coordinates) weighted by
     ``place_weight``."""
     import torch
     import torch.nn.functional as F
 
     captured: list[Any] = []
-    attentions: list[Any] = []
-    hooks = [model.model.visual.register_forward_hook(lambda m, i, o: captured.append(o.pooler_output))]
-    if points and point_weight > 0:
-        layers = model.model.language_model.layers
-        hooks += [
-            layers[i].self_attn.register_forward_hook(lambda m, i, o: attentions.append(o[1]))
-            for i in point_layers
-        ]
-    try:
-        labels = batch["labels"]
-        inputs = {k: v for k, v in batch.items() if k != "labels"}
-        hidden = model.model(**inputs).last_hidden_state
-    finally:
-        for hook in hooks:
+    pointing = bool(points) and point_weight > 0
+    labels = batch["labels"]
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    with recorded_attention(model, point_layers) if pointing else contextlib.nullcontext([]) as attentions:
+        hook = model.model.visual.register_forward_hook(lambda m, i, o: captured.append(o.pooler_output))
+        try:
+            hidden = model.model(**inputs).last_hidden_state
+        finally:
             hook.remove()
     tgt = labels[:, 1:]
     mask = tgt != -100
@@ -330,10 +345,8 @@ def train_loss(
         lm_loss = F.cross_entropy(logits.float(), tgt[mask])
     loss = lm_loss
     stats = {"lm": float(lm_loss.detach()), "aux": 0.0, "point": 0.0}
-    if points and point_weight > 0:
-        if any(a is None for a in attentions):
-            raise RuntimeError("pointer supervision needs eager attention in the decoder")
-        point = pointer_loss(attentions, points, point_head)
+    if pointing:
+        point = pointer_loss(attentions, points or [], point_head)
         loss = loss + point_weight * point
         stats["point"] = float(point.detach())
     if aux is None or not captured:
@@ -468,19 +481,14 @@ def pointing_probe(lm: Any, state: Any, settings: DemoSettings, rng: random.Rand
 
     model = lm.model
     model.eval()
-    text_config = model.config.text_config
-    before = text_config._attn_implementation
-    text_config._attn_implementation = "eager"  # attention weights are needed
     image_id = int(model.config.image_token_id)
-    layers = model.model.language_model.layers
-    heads = int(text_config.num_attention_heads)
-    mass = torch.zeros(len(layers), heads)
+    n_layers = int(model.config.text_config.num_hidden_layers)
+    heads = int(model.config.text_config.num_attention_heads)
+    mass = torch.zeros(n_layers, heads)
     uniform = 0.0
     right = torch.zeros(4)
     count = 0
-    seen: list[Any] = []
-    hooks = [layer.self_attn.register_forward_hook(lambda m, i, o: seen.append(o[1])) for layer in layers]
-    try:
+    with recorded_attention(model, range(n_layers)) as seen:
         while count < n:
             task = sample_task(rng, "tap_icon")
             samples, ok = oracle_episode(
@@ -505,10 +513,6 @@ def pointing_probe(lm: Any, state: Any, settings: DemoSettings, rng: random.Rand
             pred = logits[0, queries].argmax(-1)
             right += (pred == enc["input_ids"][torch.tensor(queries) + 1]).float()
             count += 1
-    finally:
-        for hook in hooks:
-            hook.remove()
-        text_config._attn_implementation = before
     mass /= max(1, count)
     best = divmod(int(mass.argmax()), heads)
     acc = (right / max(1, count)).tolist()
@@ -732,7 +736,7 @@ def model_card(info: dict[str, Any], settings: DemoSettings, report: dict[str, A
                 "on unseen shuffled layouts). The vision tower learns the screen (its training-only heads "
                 "classify every icon token's app, row and column), but the decoder does not point: it does not "
                 "pick, from the task's app name, the matching image token, and taps a few frequent cells "
-                "instead. Train with the pointer loss (`--point-weight`, on by default)."
+                "instead. Continue training with the pointer loss (`--point-weight 1`) once the icon losses are low."
             )
         parts += [
             "- Most remaining failures are misread requests rather than misread screens (the episodes are "
@@ -952,8 +956,6 @@ def main(argv: list[str] | None = None) -> int:
     if any(not 0 <= i < n_layers for i in point_layers):
         ap.error(f"--point-layers: the decoder has layers 0..{n_layers - 1}")
     image_token_id = int(model.config.image_token_id)
-    if args.point_weight > 0:  # the pointer loss reads the decoder's attention weights
-        model.config.text_config._attn_implementation = "eager"
     model.train()
     params = list(model.parameters()) + (list(head.parameters()) if args.aux_weight > 0 else [])
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
