@@ -552,7 +552,6 @@ def _stream(llm: BaseChatModel, messages: list[BaseMessage]) -> Iterator[Any]:
 
 def _classify_endpoint_error(exc: Exception) -> tuple[bool, str | None]:
     """(retryable, one-line message) for endpoint failures; (False, None) for anything else."""
-    import httpx
     import openai
 
     base = "the model endpoint"
@@ -565,9 +564,9 @@ def _classify_endpoint_error(exc: Exception) -> tuple[bool, str | None]:
         )
     if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
         return False, f"{base} rejected the request (HTTP {exc.status_code}): {_api_message(exc)}"
-    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+    if isinstance(exc, openai.APITimeoutError):
         return True, f"{base} timed out; check that it is running and not overloaded"
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError | ConnectionError):
+    if isinstance(exc, openai.APIConnectionError | ConnectionError):
         return True, f"{base} is not reachable ({exc}); start it (autoglm-agent serve) or check --base-url"
     if isinstance(exc, openai.RateLimitError | openai.InternalServerError):
         return True, f"{base} failed (HTTP {exc.status_code}): {_api_message(exc)}"

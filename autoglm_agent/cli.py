@@ -23,7 +23,7 @@ from typer.core import TyperGroup
 
 from autoglm_agent import __version__
 from autoglm_agent.agent import AgentCallbacks
-from autoglm_agent.endpoint import open_endpoint
+from autoglm_agent.endpoint import DEMO_MODEL_DIR, open_endpoint
 from autoglm_agent.errors import AutoGLMError, ConfigError
 
 console = Console(highlight=False)
@@ -31,7 +31,6 @@ err_console = Console(stderr=True, highlight=False)
 
 DEFAULT_TRAJECTORY_DIR = "runs"
 #: The demo checkpoint shipped in the repository (the offline default), next to the package.
-DEMO_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
 
 
 class _DefaultRunGroup(TyperGroup):

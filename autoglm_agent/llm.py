@@ -26,11 +26,12 @@ import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Literal
 
-import httpx
+import openai
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.chat_models import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.content import ReasoningContentBlock
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
 from pydantic import Field, model_validator
@@ -51,7 +52,9 @@ DEFAULT_MODEL = "autoglm-phone-9b"
 #: translator registered under this name adds the reasoning block to ``content_blocks``.
 MODEL_PROVIDER = "autoglm"
 #: Reading a 3,000-token thinking answer from a busy server can take minutes; connecting must not.
-DEFAULT_TIMEOUT = httpx.Timeout(180.0, connect=10.0)
+#: The openai client's own timeout type: openai hands it to the HTTP library it is built on (httpx
+#: before 3.0, httpx2 since), which rejects another library's timeout object.
+DEFAULT_TIMEOUT = openai.Timeout(180.0, connect=10.0)
 DEFAULT_MAX_RETRIES = 2
 
 _THINK_OPEN = "<think>"
@@ -292,7 +295,6 @@ def _register_block_translator() -> None:
     one plus the reasoning found in ``additional_kwargs``.
     """
     try:
-        from langchain_core.messages.base import _extract_reasoning_from_additional_kwargs
         from langchain_core.messages.block_translators import register_translator
         from langchain_core.messages.block_translators.openai import (
             translate_content as openai_translate,
@@ -305,9 +307,9 @@ def _register_block_translator() -> None:
 
     def with_reasoning(blocks: list[Any], message: BaseMessage) -> list[Any]:
         if not any(isinstance(b, dict) and b.get("type") == "reasoning" for b in blocks):
-            block = _extract_reasoning_from_additional_kwargs(message)
-            if block is not None:
-                blocks = [block, *blocks]
+            reasoning = _raw_reasoning(message.additional_kwargs)
+            if reasoning:
+                blocks = [ReasoningContentBlock(type="reasoning", reasoning=reasoning), *blocks]
         return blocks
 
     def translate(message: AIMessage) -> list[Any]:

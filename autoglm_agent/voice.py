@@ -1,7 +1,7 @@
 """Voice commands: speech to text with a local transformers ASR checkpoint.
 
 ``transcribe("command.wav")`` runs the transformers ``automatic-speech-recognition`` pipeline on a
-local model folder: by default the repo's ``model/asr`` (a tiny Wav2Vec2 CTC model trained on
+local model folder: by default the shipped ``model/asr`` (a tiny Wav2Vec2 CTC model trained on
 espeak-ng speech of the demo command language, see ``tools/train_asr.py``); any real Whisper or
 Wav2Vec2 checkpoint folder works the same way. Nothing is downloaded.
 
@@ -36,10 +36,11 @@ from typing import Any
 
 import numpy as np
 
+from autoglm_agent.endpoint import DEMO_MODEL_DIR
 from autoglm_agent.errors import ConfigError
 
 #: The repo's demo checkpoint (present in a source checkout; pass ``model=`` otherwise).
-DEFAULT_ASR_MODEL: Path = Path(__file__).resolve().parent.parent / "model" / "asr"
+DEFAULT_ASR_MODEL: Path = DEMO_MODEL_DIR / "asr"
 
 #: The simulator's launcher apps, as the demo command language names them.
 COMMAND_APPS: tuple[str, ...] = (
@@ -375,7 +376,7 @@ def _resolve_model(model: str | Path | None) -> Path:
     if not folder.is_dir():
         raise ConfigError(
             f"speech recognition model folder not found: {folder}",
-            hint="pass a local Whisper or Wav2Vec2 checkpoint folder, or run tools/train_asr.py",
+            hint="pass --asr-model DIR (a local Whisper or Wav2Vec2 checkpoint folder); the installed package ships one in autoglm_agent/model/asr",
         )
     if not (folder / "config.json").is_file():
         raise ConfigError(

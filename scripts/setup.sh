@@ -1,16 +1,34 @@
 #!/usr/bin/env bash
-# Set up a development/demo environment in ./.venv:
+# Set up a development/demo environment in ./.venv with exactly the locked dependency set:
 #   - system tools the project drives (adb; espeak-ng and sox for voice tests; a CJK font)
+#   - Python: $PYTHON, else the newest supported interpreter found (3.12, then 3.11)
 #   - torch: kept if the venv already has one (bring your own CUDA build first); otherwise
 #     ${AUTOGLM_TORCH_SPEC:-torch==2.13.0}, which on the project's CPU machines is the local CPU build
-#   - the package itself with the [server], [dev] and [onnx] extras, editable
+#   - every other package at the version pinned in requirements-lock.txt (scripts/lock.sh makes it),
+#     then the package itself, editable, with its [server], [dev] and [onnx] extras
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PY=${PYTHON:-python3}
-if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
-    echo "error: Python 3.11 or newer is needed (found $("$PY" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
-    exit 2
+supported() { "$1" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) else 1)' 2>/dev/null; }
+
+if [ -n "${PYTHON:-}" ]; then
+    PY=$PYTHON
+    if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+        echo "error: PYTHON=$PY is not Python 3.11 or newer; set PYTHON=/path/to/python3.12 (or 3.11)" >&2
+        exit 2
+    fi
+else
+    PY=
+    for candidate in python3.12 python3.11 python3; do
+        if command -v "$candidate" >/dev/null && supported "$candidate"; then
+            PY=$candidate
+            break
+        fi
+    done
+    if [ -z "$PY" ]; then
+        echo "error: Python 3.12 or 3.11 is needed and none was found; install one or set PYTHON=/path/to/python3" >&2
+        exit 2
+    fi
 fi
 
 missing=()
@@ -32,8 +50,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
+torch_spec=()
 if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
-    .venv/bin/pip install -q "${AUTOGLM_TORCH_SPEC:-torch==2.13.0}"
+    torch_spec=("${AUTOGLM_TORCH_SPEC:-torch==2.13.0}")
+    echo "installing ${torch_spec[0]} (bring your own build by installing it into .venv first)"
 fi
-.venv/bin/pip install -q -e ".[server,dev,onnx]"
-echo "ready: .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
+.venv/bin/python -m pip install -q "${torch_spec[@]}" -r requirements-lock.txt
+.venv/bin/python -m pip install -q --no-deps -e .
+.venv/bin/python scripts/lockfile.py sync
+.venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check >&2; exit 1; }
+echo "ready: .venv ($(.venv/bin/python -c 'import sys, torch; print(f"Python {sys.version.split()[0]}, torch {torch.__version__}")'))"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -163,7 +164,10 @@ def test_garbage_every_time_is_a_failure_not_a_finish(fresh_simulator, device, e
 
 
 def test_loop_detection_stops(fresh_simulator, device, endpoint, tmp_path):
-    # tapping the middle of an empty status bar changes nothing
+    # tapping the middle of an empty status bar changes nothing; the status bar clock is frozen,
+    # since a minute turning over during the run is a real change of the screen
+    frozen = datetime(2026, 12, 6, 9, 41)
+    fresh_simulator.phone.clock = lambda: frozen
     endpoint.add(*[answer('do(action="Tap", element=[500,5])')] * 6)
     result = make_agent(device, endpoint, tmp_path, loop_limit=3).run("do something")
     assert result.status == "stopped"

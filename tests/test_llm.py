@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 from hypothesis import given, settings
@@ -152,8 +151,9 @@ def test_defaults_suit_a_local_server() -> None:
     assert llm.model_name == DEFAULT_MODEL == "autoglm-phone-9b"
     assert llm.openai_api_key is not None
     assert llm.openai_api_key.get_secret_value() == "EMPTY"  # type: ignore[union-attr]
-    assert isinstance(llm.request_timeout, httpx.Timeout)
+    assert isinstance(llm.request_timeout, openai.Timeout)
     assert llm.request_timeout.connect == 10.0
+    assert llm.request_timeout.read == 180.0
     assert llm.max_retries == 2
     assert llm.enable_thinking is True
     assert llm.return_reasoning is True
@@ -476,3 +476,14 @@ def test_image_and_audio_arrive_intact(speech_wav: Path) -> None:
     assert sent["content"] == [image, audio, text]
     assert _decode(sent["content"][0]).size == (224, 476)
     assert base64.b64decode(sent["content"][1]["input_audio"]["data"]) == speech_wav.read_bytes()
+
+
+def test_a_stall_mid_stream_is_an_openai_timeout() -> None:
+    """The agent classifies endpoint failures by the openai client's own exception types only
+    (never by the HTTP library under it, which changed from httpx to httpx2 in openai 3)."""
+    stalled = "<think>" + "thinking " * 30 + "</think><answer>finish(message='x')"
+    with ScriptedEndpoint([stalled], delay_s=2.0) as ep:
+        llm = ChatAutoGLM(base_url=ep.base_url, max_retries=0, timeout=1.0)
+        with pytest.raises(openai.APITimeoutError):
+            for _ in llm.stream("hi"):
+                pass
