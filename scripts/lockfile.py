@@ -8,6 +8,7 @@ purpose (a user's own CUDA build is kept), so torch and whatever its installed b
     python scripts/lockfile.py check   # exit 1 and list the differences when the venv drifted
     python scripts/lockfile.py sync    # uninstall what is neither locked nor needed by torch
     python scripts/lockfile.py freeze  # the venv's distributions as JSON (for the drift check)
+    python scripts/lockfile.py closure NAME...  # what each installed NAME requires, transitively, as JSON
 
 Runs with the interpreter of the venv it inspects; needs only ``packaging`` (a locked package).
 """
@@ -118,6 +119,10 @@ def main(argv: list[str]) -> int:
     if command == "freeze":
         print(json.dumps(installed(), sort_keys=True))
         return 0
+    if command == "closure":
+        have = installed()
+        print(json.dumps({n: sorted(requirement_closure(n, have)) for n in argv[1:]}, sort_keys=True))
+        return 0
     drift = check()
     if command == "check":
         for line in drift.lines():
@@ -132,7 +137,7 @@ def main(argv: list[str]) -> int:
                 [sys.executable, "-m", "pip", "uninstall", "-y", "-q", *sorted(drift.extra)], check=True
             )
         return 0
-    print("usage: lockfile.py [check|sync|freeze]", file=sys.stderr)
+    print("usage: lockfile.py [check|sync|freeze|closure NAME...]", file=sys.stderr)
     return 2
 
 
