@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -52,7 +51,10 @@ def torch_version() -> str:
     """The torch build the project's own venv tests with (else setup.sh's default)."""
     venv_py = ROOT / ".venv" / "bin" / "python"
     if venv_py.exists():
-        proc = run([str(venv_py), "-c", "import torch; print(torch.__version__)"], check=False)
+        proc = run(
+            [str(venv_py), "-c", "from importlib.metadata import version; print(version('torch'))"],
+            check=False,
+        )
         if proc.returncode == 0:
             return proc.stdout.strip()
     return os.environ.get("AUTOGLM_TORCH_SPEC", "torch==2.13.0").split("==", 1)[-1]
@@ -89,7 +91,7 @@ def installed(venv: Path) -> dict[str, str]:
     return json.loads(proc.stdout)
 
 
-def pytest_run(venv: Path, junit: Path, select: list[str], timeout: float) -> tuple[int, list[str], str]:
+def pytest_run(venv: Path, failures: Path, select: list[str], timeout: float) -> tuple[int, list[str], str]:
     """(exit code, failed test ids, summary line) of a pytest run in the throwaway venv."""
     cmd = [
         str(venv / "bin" / "python"),
@@ -98,21 +100,24 @@ def pytest_run(venv: Path, junit: Path, select: list[str], timeout: float) -> tu
         "-q",
         "-p",
         "no:cacheprovider",
-        f"--junitxml={junit}",
+        "-p",
+        "pytest_failures",
     ]
     # the environment is meant to differ from the lock here: its own check is left out
     cmd += select or ["-m", "not slow", "--deselect", "tests/test_install.py::test_installed_set_is_the_lock"]
-    env = {**os.environ, "VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    failures.unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "VIRTUAL_ENV": str(venv),
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(ROOT / "scripts"),
+        "AUTOGLM_FAILURES_FILE": str(failures),
+    }
     proc = run(cmd, check=False, timeout=timeout, env=env)
     lines = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()]
     summary = lines[-1].strip("= ") if lines else "no output"
-    failed: list[str] = []
-    if junit.exists():
-        for case in ET.parse(junit).iter("testcase"):
-            if case.find("failure") is not None or case.find("error") is not None:
-                module = case.get("classname", "").replace(".", "/")
-                failed.append(f"{module}.py::{case.get('name')}")
-    return proc.returncode, failed, summary
+    failed = failures.read_text(encoding="utf-8").splitlines() if failures.exists() else []
+    return proc.returncode, list(dict.fromkeys(failed)), summary
 
 
 def culprits(venv: Path, work: Path, moved: dict[str, tuple[str, str]], failed: list[str]) -> dict[str, str]:
@@ -137,7 +142,7 @@ def culprits(venv: Path, work: Path, moved: dict[str, tuple[str, str]], failed: 
         tried.add(tuple(names))
         log(f"reverting {', '.join(names)} to the lock and rerunning the {len(failed)} failed tests")
         if pin(names, 0):
-            code, _, _ = pytest_run(venv, work / "junit-revert.xml", failed[:50], timeout=1200)
+            code, _, _ = pytest_run(venv, work / "failed-revert.txt", failed[:50], timeout=1200)
             if code == 0:
                 found[label] = ", ".join(f"{n} {moved[n][0]} -> {moved[n][1]}" for n in names)
         pin(names, 1)
@@ -200,7 +205,7 @@ def main() -> int:
         log(
             f"{len(drift.changed)} packages moved, {len(drift.extra)} new, {len(drift.missing)} gone; running the fast suite"
         )
-        code, failed, summary = pytest_run(venv, work / "junit.xml", [], timeout=3600)
+        code, failed, summary = pytest_run(venv, work / "failed.txt", [], timeout=3600)
         causes = culprits(venv, work, drift.changed, failed) if failed and drift.changed else None
         text = report("lowest" if args.lowest else "newest", drift.changed, drift.extra, drift.missing,
                       code, failed, summary, causes, time.monotonic() - start)  # fmt: skip

@@ -18,7 +18,7 @@ if [ ! -x .venv/bin/uv ]; then
     echo "error: .venv has no uv (a [dev] dependency); run: bash scripts/setup.sh" >&2
     exit 2
 fi
-torch_version=$(.venv/bin/python -c 'import torch; print(torch.__version__)')
+torch_version=$(.venv/bin/python -c 'from importlib.metadata import version; print(version("torch"))')
 links=${AUTOGLM_TORCH_FIND_LINKS:-/opt/wheels}
 find_links=()
 [ -d "$links" ] && find_links=(--find-links "$links")

@@ -60,19 +60,23 @@ def installed() -> dict[str, str]:
 
 
 def requirement_closure(root: str, have: dict[str, str]) -> set[str]:
-    """``root`` and every installed distribution it requires, transitively (markers evaluated)."""
-    seen: set[str] = set()
-    todo = [canonicalize_name(root)]
+    """``root`` and every installed distribution it requires, transitively, following the extras
+    each requirement asks for (torch's ``cuda-toolkit[cufile,...]``); markers are evaluated."""
+    seen: set[tuple[str, str]] = set()
+    names: set[str] = set()
+    todo = [(canonicalize_name(root), "")]
     while todo:
-        name = todo.pop()
-        if name in seen or name not in have:
+        name, extra = todo.pop()
+        if (name, extra) in seen or name not in have:
             continue
-        seen.add(name)
+        seen.add((name, extra))
+        names.add(name)
         for spec in metadata.requires(name) or []:
             req = Requirement(spec)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                todo.append(canonicalize_name(req.name))
-    return seen
+            if req.marker is None or req.marker.evaluate({"extra": extra}):
+                dep = canonicalize_name(req.name)
+                todo += [(dep, "")] + [(dep, e) for e in req.extras]
+    return names
 
 
 @dataclass

@@ -59,4 +59,8 @@ fi
 .venv/bin/python -m pip install -q --no-deps -e .
 .venv/bin/python scripts/lockfile.py sync
 .venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check >&2; exit 1; }
+if ! err=$(.venv/bin/python -c 'import torch, transformers, autoglm_agent.cli' 2>&1); then
+    echo "error: the environment does not import: ${err##*$'\n'}" >&2
+    exit 1
+fi
 echo "ready: .venv ($(.venv/bin/python -c 'import sys, torch; print(f"Python {sys.version.split()[0]}, torch {torch.__version__}")'))"
