@@ -91,8 +91,10 @@ def installed(venv: Path) -> dict[str, str]:
     return json.loads(proc.stdout)
 
 
-def pytest_run(venv: Path, failures: Path, select: list[str], timeout: float) -> tuple[int, list[str], str]:
-    """(exit code, failed test ids, summary line) of a pytest run in the throwaway venv."""
+def pytest_run(
+    venv: Path, failures: Path, select: list[str], timeout: float
+) -> tuple[int, dict[str, str], str]:
+    """(exit code, failed test id -> first error line, summary line) of a pytest run in the venv."""
     cmd = [
         str(venv / "bin" / "python"),
         "-m",
@@ -115,15 +117,22 @@ def pytest_run(venv: Path, failures: Path, select: list[str], timeout: float) ->
     }
     proc = run(cmd, check=False, timeout=timeout, env=env)
     lines = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()]
-    summary = lines[-1].strip("= ") if lines else "no output"
-    failed = failures.read_text(encoding="utf-8").splitlines() if failures.exists() else []
-    return proc.returncode, list(dict.fromkeys(failed)), summary
+    errors = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    summary = lines[-1].strip("= ") if lines else (errors[-1] if errors else "no output")
+    failed: dict[str, str] = {}
+    for line in failures.read_text(encoding="utf-8").splitlines() if failures.exists() else []:
+        node, _, error = line.partition("\t")
+        failed.setdefault(node, error)
+    return proc.returncode, failed, summary
 
 
-def culprits(venv: Path, work: Path, moved: dict[str, tuple[str, str]], failed: list[str]) -> dict[str, str]:
+def culprits(
+    venv: Path, work: Path, moved: dict[str, tuple[str, str]], failed: list[str]
+) -> dict[str, tuple[str, int]]:
     """Revert each moved package (with the moved packages it requires, which move with it) to the
-    locked versions; name the groups whose revert makes the failed tests pass. When no group does,
-    try all of them at once, to tell whether the drift is the cause at all."""
+    locked versions and rerun the failed tests: label -> (versions, how many failures it fixes).
+    When no group fixes all of them, all moved packages are also reverted at once, to tell whether
+    the drift is the cause at all."""
     py = str(venv / "bin" / "python")
     needs = json.loads(run([py, str(ROOT / "scripts" / "lockfile.py"), "closure", *moved]).stdout)
     groups = {name: sorted(n for n in needs.get(name, [name]) if n in moved) or [name] for name in moved}
@@ -134,23 +143,25 @@ def culprits(venv: Path, work: Path, moved: dict[str, tuple[str, str]], failed: 
         specs = [f"{n}=={moved[n][which]}" for n in names]
         return run([py, "-m", "pip", "install", "-q", "--no-deps", *specs], check=False).returncode == 0
 
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, int]] = {}
     tried: set[tuple[str, ...]] = set()
     for label, names in groups.items():
-        if tuple(names) in tried or (found and label == "all moved packages together"):
+        complete = any(n == len(failed) for _, n in found.values())
+        if tuple(names) in tried or (complete and label == "all moved packages together"):
             continue
         tried.add(tuple(names))
         log(f"reverting {', '.join(names)} to the lock and rerunning the {len(failed)} failed tests")
         if pin(names, 0):
-            code, _, _ = pytest_run(venv, work / "failed-revert.txt", failed[:50], timeout=1200)
-            if code == 0:
-                found[label] = ", ".join(f"{n} {moved[n][0]} -> {moved[n][1]}" for n in names)
+            code, still, _ = pytest_run(venv, work / "failed-revert.txt", failed, timeout=1200)
+            fixed = len(failed) if code == 0 else len(set(failed) - set(still))
+            if fixed and code in (0, 1):  # 1: some tests failed; anything else: the run itself broke
+                found[label] = (", ".join(f"{n} {moved[n][0]} -> {moved[n][1]}" for n in names), fixed)
         pin(names, 1)
     return found
 
 
-def report(mode: str, moved: dict, new: dict, gone: dict, code: int, failed: list[str], summary: str,
-           causes: dict[str, str] | None, seconds: float) -> str:  # fmt: skip
+def report(mode: str, moved: dict, new: dict, gone: dict, code: int, failed: dict[str, str], summary: str,
+           causes: dict[str, tuple[str, int]] | None, seconds: float) -> str:  # fmt: skip
     out = [
         f"# Drift check ({mode} versions allowed by pyproject.toml), {time.strftime('%Y-%m-%d %H:%M')}",
         "",
@@ -164,19 +175,23 @@ def report(mode: str, moved: dict, new: dict, gone: dict, code: int, failed: lis
         out.append("Nothing moved: a fresh install gets exactly the lock.")
     out += ["", f"Fast suite (-m 'not slow'): {summary} (exit {code}), {seconds:.0f} s in all."]
     if failed:
-        out += ["", "Failed:"] + [f"- {t}" for t in failed[:40]]
+        out += ["", "Failed (first line of each error):"]
+        out += [f"- {t}: {e}" for t, e in list(failed.items())[:40]]
         if len(failed) > 40:
             out.append(f"- … and {len(failed) - 40} more")
     if causes is not None:
         if causes:
-            out += ["", "Putting these back to their locked versions fixes the failures:"]
-            out += [f"- **{n}** {v}" for n, v in sorted(causes.items())]
+            out += ["", "Putting these back to their locked versions fixes failures:"]
+            ranked = sorted(causes.items(), key=lambda kv: -kv[1][1])
+            out += [
+                f"- **{label}** ({versions}): fixes {n} of {len(failed)}" for label, (versions, n) in ranked
+            ]
         else:
             out += [
                 "",
-                "Reverting the moved packages does not fix the failures: they are not caused by the drift.",
+                "Reverting the moved packages fixes none of the failures: the drift does not explain them.",
             ]
-    if code == 0 and moved:
+    if code == 0 and moved and mode == "newest":
         out += [
             "",
             "The suite passes: `bash scripts/lock.sh --upgrade` can take these versions into the lock.",
@@ -206,7 +221,9 @@ def main() -> int:
             f"{len(drift.changed)} packages moved, {len(drift.extra)} new, {len(drift.missing)} gone; running the fast suite"
         )
         code, failed, summary = pytest_run(venv, work / "failed.txt", [], timeout=3600)
-        causes = culprits(venv, work, drift.changed, failed) if failed and drift.changed else None
+        # (with --lowest nearly everything moved: the first error line of each failure says more)
+        blame = failed and drift.changed and not args.lowest
+        causes = culprits(venv, work, drift.changed, list(failed)) if blame else None
         text = report("lowest" if args.lowest else "newest", drift.changed, drift.extra, drift.missing,
                       code, failed, summary, causes, time.monotonic() - start)  # fmt: skip
         print(text)

@@ -490,13 +490,19 @@ def load_for_bench(
             "max_memory": {"cpu": max_memory},
             "offload_folder": str(offload_folder),
         }
-    model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+    all_on_disk = ConfigError(
+        f"a CPU budget of {max_memory or 0} bytes holds no part of {path}, so the whole model was put on disk",
+        hint="raise the memory bound above the size of the largest layer",
+    )
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+    except ValueError as exc:  # older accelerate (1.1) refuses instead of placing everything on disk
+        if "whole model to the disk" in str(exc):
+            raise all_on_disk from None
+        raise
     device_map: dict[str, Any] = getattr(model, "hf_device_map", None) or {}
     if device_map.get("") == "disk":
-        raise ConfigError(
-            f"a CPU budget of {max_memory or 0} bytes holds no part of {path}, so the whole model was put on disk",
-            hint="raise the memory bound above the size of the largest layer",
-        )
+        raise all_on_disk
     return model.eval()
 
 
