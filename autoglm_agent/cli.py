@@ -409,8 +409,11 @@ def sim_cmd(
 def serve_cmd(
     model: Annotated[Path | None, typer.Option("--model", help="Local checkpoint folder.")] = None,
     host: Annotated[
-        str, typer.Option(help="Bind address (loopback unless you say otherwise).")
-    ] = "127.0.0.1",
+        str | None,
+        typer.Option(
+            help="Bind address; default 127.0.0.1 (embedded), 0.0.0.0 (vllm/sglang, to serve other machines)."
+        ),
+    ] = None,
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     served_model_name: Annotated[str, typer.Option(help="Model name clients use.")] = "autoglm-phone-9b",
     api_key: Annotated[
@@ -439,6 +442,7 @@ def serve_cmd(
             engine, path, served_model_name, host, port, api_key, tensor_parallel_size, max_model_len, dry_run
         )  # type: ignore[arg-type]
         return
+    host = host or "127.0.0.1"
     if engine != "transformers":
         raise ConfigError(f"--engine must be transformers, vllm or sglang, not {engine!r}")
     try:
@@ -473,7 +477,7 @@ def _serve_external(
     engine: Literal["vllm", "sglang"],
     path: Path,
     name: str,
-    host: str,
+    host: str | None,
     port: int,
     api_key: str | None,
     tp: int,
@@ -483,8 +487,16 @@ def _serve_external(
     import shlex
     import shutil
 
-    from autoglm_agent.server.vllm import build_vllm_command
+    from autoglm_agent.server.vllm import EXTERNAL_DEFAULT_HOST, build_vllm_command, mask_secrets
 
+    if host is None:
+        host = EXTERNAL_DEFAULT_HOST
+        key_hint = "" if api_key else "; pass --api-key KEY to require a key"
+        err_console.print(
+            f"{engine} will listen on all interfaces ({host}:{port}) so the agent on another machine can reach "
+            f"it{key_hint}; --host 127.0.0.1 keeps it local",
+            markup=False,
+        )
     cmd = build_vllm_command(
         str(path),
         served_name=name,
@@ -495,7 +507,7 @@ def _serve_external(
         api_key=api_key,
         engine=engine,
     )
-    console.print(shlex.join(cmd), markup=False, soft_wrap=True)
+    console.print(shlex.join(mask_secrets(cmd)), markup=False, soft_wrap=True)
     if dry_run:
         return
     if shutil.which(cmd[0]) is None and not (cmd[0].endswith("python") or cmd[0] == sys.executable):

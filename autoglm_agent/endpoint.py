@@ -16,7 +16,9 @@ from autoglm_agent.errors import ConfigError
 _HERE = Path(__file__).resolve().parent
 #: The shipped demo checkpoint: inside an installed wheel ``autoglm_agent/model``, in a checkout
 #: (or an editable install) the repository's ``model/``. Its speech checkpoint is ``asr/`` within.
-DEMO_MODEL_DIR: Path = _HERE / "model" if (_HERE / "model" / "config.json").is_file() else _HERE.parent / "model"
+DEMO_MODEL_DIR: Path = (
+    _HERE / "model" if (_HERE / "model" / "config.json").is_file() else _HERE.parent / "model"
+)
 
 
 def checkpoint_agent_settings(path: Path) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import io
 import itertools
 import shutil
 import subprocess
+import sys
 import time
 import wave
 from pathlib import Path
@@ -27,7 +28,7 @@ from autoglm_agent.server.loading import LoadedModel, load_model
 from autoglm_agent.server.media import decode_audio, load_image_url, resample
 from autoglm_agent.server.reasoning import ReasoningSplitter, prompt_opens_reasoning, split_reasoning
 from autoglm_agent.server.tiny import build_tiny_asr, build_tiny_glm4v
-from autoglm_agent.server.vllm import build_vllm_command, vllm_readme_text
+from autoglm_agent.server.vllm import build_vllm_command, mask_secrets, vllm_readme_text
 
 # transformers' glm4v processor trips a numpy 2 deprecation warning on every call: not ours
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -467,8 +468,11 @@ def test_build_vllm_command() -> None:
     assert flag("--max-model-len") == "25480"
     assert flag("--port") == "8100"
     assert flag("--tensor-parallel-size") == "2"
-    assert flag("--limit-mm-per-prompt") == '{"image":10,"video":0}'
-    assert flag("--mm-processor-kwargs") == '{"size":{"shortest_edge":12544,"longest_edge":5000000}}'
+    # the official client's serving recipe
+    assert flag("--chat-template-content-format") == "string"
+    assert flag("--limit-mm-per-prompt") == '{"image":10}'
+    assert flag("--mm-processor-kwargs") == '{"max_pixels":5000000}'
+    assert flag("--host") == "0.0.0.0"  # serving another machine is the point
     assert flag("--allowed-local-media-path") == "/data/screens"
     assert flag("--reasoning-parser") == "glm45"
     assert "--trust-remote-code" not in cmd
@@ -477,6 +481,29 @@ def test_build_vllm_command() -> None:
     with pytest.raises(AutoGLMError):
         build_vllm_command("/m", tensor_parallel_size=0)
     assert "--reasoning-parser glm45" in vllm_readme_text()
+    with_key = build_vllm_command("/m", api_key="s3cret")
+    assert with_key[with_key.index("--api-key") + 1] == "s3cret"
+    assert "s3cret" not in mask_secrets(with_key) and "****" in mask_secrets(with_key)
+
+
+def test_serve_dry_run_masks_the_key_and_says_where_it_listens() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "autoglm_agent.cli", "serve", "--engine", "vllm", "--model", "/models/glm",
+         "--api-key", "s3cret", "--dry-run"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "s3cret" not in proc.stdout + proc.stderr
+    assert "--api-key '****'" in proc.stdout or "--api-key ****" in proc.stdout
+    assert "--host 0.0.0.0" in proc.stdout and "all interfaces" in proc.stderr
+    local = subprocess.run(
+        [sys.executable, "-m", "autoglm_agent.cli", "serve", "--engine", "sglang", "--model", "/m",
+         "--host", "127.0.0.1", "--dry-run"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert (
+        local.returncode == 0 and "--host 127.0.0.1" in local.stdout and "all interfaces" not in local.stderr
+    )
 
 
 def test_fast_image_resize_matches_the_processor(lm: LoadedModel) -> None:

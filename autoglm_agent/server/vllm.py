@@ -9,9 +9,17 @@ from typing import Literal
 from autoglm_agent.errors import ConfigError
 from autoglm_agent.server.config import DEFAULT_SERVED_MODEL_NAME
 
-#: Pixel budget of AutoGLM-Phone-9B's image processor (size.shortest_edge / size.longest_edge).
-DEFAULT_MIN_PIXELS = 12544
+#: Largest screenshot (in pixels) the image processor takes at full size: the official client's
+#: serving recipe, so a 1080x2400 screenshot reaches the model at its native resolution.
 DEFAULT_MAX_PIXELS = 5_000_000
+#: Serving to the agent on another machine is the point of vLLM/SGLang: listen on every interface.
+EXTERNAL_DEFAULT_HOST = "0.0.0.0"
+_SECRET_FLAGS = frozenset({"--api-key"})
+
+
+def mask_secrets(cmd: list[str]) -> list[str]:
+    """``cmd`` with the value after each secret flag (``--api-key``) replaced by ``****``, for printing."""
+    return ["****" if i > 0 and cmd[i - 1] in _SECRET_FLAGS else arg for i, arg in enumerate(cmd)]
 
 
 def build_vllm_command(
@@ -22,9 +30,8 @@ def build_vllm_command(
     port: int = 8000,
     engine: Literal["vllm", "sglang"] = "vllm",
     *,
-    host: str = "127.0.0.1",
+    host: str = EXTERNAL_DEFAULT_HOST,
     max_images_per_prompt: int = 10,
-    min_pixels: int = DEFAULT_MIN_PIXELS,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     allowed_local_media_path: str | Path | None = None,
     reasoning_parser: str | None = "glm45",
@@ -32,10 +39,12 @@ def build_vllm_command(
 ) -> list[str]:
     """argv that starts an OpenAI-compatible vLLM (or SGLang) server for AutoGLM-Phone-9B.
 
-    The served name, context length, per-prompt media limits (vLLM's JSON syntax), image pixel
-    budget, local media folder, tensor parallelism and the GLM-4.5 reasoning parser (so replies
-    carry ``reasoning_content`` like the embedded server's) are set. glm4v is built into recent
-    vLLM/SGLang, so ``--trust-remote-code`` is not needed.
+    vLLM gets the official client's serving recipe (served name, ``--max-model-len 25480``,
+    ``--chat-template-content-format string``, ``--limit-mm-per-prompt '{"image":10}'``,
+    ``--mm-processor-kwargs '{"max_pixels":5000000}'``) plus tensor parallelism, a local media folder
+    and the GLM-4.5 reasoning parser (so replies carry ``reasoning_content`` like the embedded
+    server's). It listens on every interface by default, since the agent usually runs elsewhere;
+    print it with ``mask_secrets``. glm4v is built into recent vLLM/SGLang: no ``--trust-remote-code``.
     """
     if tensor_parallel_size < 1:
         raise ConfigError("tensor_parallel_size must be at least 1")
@@ -43,8 +52,8 @@ def build_vllm_command(
         raise ConfigError(
             f"max_model_len {max_model_len} is too small for screenshots", hint="use 8192 or more"
         )
-    if min_pixels > max_pixels:
-        raise ConfigError("min_pixels must not exceed max_pixels")
+    if max_pixels < 28 * 28:
+        raise ConfigError(f"max_pixels {max_pixels} is smaller than one 28x28 image patch")
     model = str(model_path)
     if engine == "vllm":
         cmd = [
@@ -61,12 +70,12 @@ def build_vllm_command(
             str(max_model_len),
             "--tensor-parallel-size",
             str(tensor_parallel_size),
+            "--chat-template-content-format",
+            "string",
             "--limit-mm-per-prompt",
-            json.dumps({"image": max_images_per_prompt, "video": 0}, separators=(",", ":")),
+            json.dumps({"image": max_images_per_prompt}, separators=(",", ":")),
             "--mm-processor-kwargs",
-            json.dumps(
-                {"size": {"shortest_edge": min_pixels, "longest_edge": max_pixels}}, separators=(",", ":")
-            ),
+            json.dumps({"max_pixels": max_pixels}, separators=(",", ":")),
         ]
         if allowed_local_media_path is not None:
             cmd += ["--allowed-local-media-path", str(allowed_local_media_path)]
@@ -107,15 +116,16 @@ def vllm_readme_text() -> str:
     """A README paragraph describing the flags ``build_vllm_command`` sets."""
     return (
         "For real traffic, serve AutoGLM-Phone-9B with vLLM on a GPU: `autoglm-agent serve --engine vllm "
-        "--model PATH` prints (and runs) `vllm serve PATH` with `--served-model-name autoglm-phone-9b` (the "
-        "name the agent asks for), `--max-model-len 25480` (room for a few screenshots of ~3,300 image "
-        'tokens each plus the history), `--limit-mm-per-prompt \'{"image":10,"video":0}\'` (vLLM\'s JSON '
-        'syntax; no video), `--mm-processor-kwargs \'{"size":{"shortest_edge":12544,"longest_edge":5000000}}\'` '
-        "(the image processor's pixel budget: larger screenshots are scaled down in 28 px units), "
-        "`--allowed-local-media-path DIR` when requests send `file://` screenshots, `--tensor-parallel-size N` "
-        "to split the 9B model over N GPUs (with `--mm-encoder-tp-mode data` so each GPU runs the vision "
-        "encoder on its own images), and `--reasoning-parser glm45` so the thinking comes back as "
-        "`reasoning_content` and the answer alone as `content`, exactly like the embedded server. glm4v is "
-        "built into recent vLLM, so no `--trust-remote-code`. `--engine sglang` gives the equivalent "
-        "`python -m sglang.launch_server` command (`--context-length`, `--tp-size`, `--reasoning-parser glm45`)."
+        "--model PATH` prints (and runs) `vllm serve PATH` with the official client's serving recipe: "
+        "`--served-model-name autoglm-phone-9b` (the name the agent asks for), `--max-model-len 25480` (room "
+        "for a few screenshots of ~3,300 image tokens each plus the history), `--chat-template-content-format "
+        "string`, `--limit-mm-per-prompt '{\"image\":10}'` and `--mm-processor-kwargs '{\"max_pixels\":5000000}'` "
+        "(screenshots reach the model at native size, as in training); plus `--allowed-local-media-path DIR` "
+        "when requests send `file://` screenshots, `--tensor-parallel-size N` to split the model over N GPUs "
+        "(`--tp N`, with `--mm-encoder-tp-mode data`), and `--reasoning-parser glm45` so the thinking comes "
+        "back as `reasoning_content` and the answer alone as `content`, exactly like the embedded server. It "
+        "listens on `--host 0.0.0.0` unless told otherwise (the agent usually runs on another machine): pass "
+        "`--api-key KEY` there; the printed command shows the key as `****`. `--engine sglang` gives the "
+        "equivalent `python -m sglang.launch_server` command (`--context-length`, `--tp-size`, "
+        "`--reasoning-parser glm45`)."
     )
