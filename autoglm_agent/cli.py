@@ -30,7 +30,6 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 DEFAULT_TRAJECTORY_DIR = "runs"
-#: The demo checkpoint shipped in the repository (the offline default), next to the package.
 
 
 class _DefaultRunGroup(TyperGroup):
