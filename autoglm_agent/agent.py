@@ -148,29 +148,33 @@ class AgentCallbacks:
 
 
 class ScreenSignature:
-    """A small grey thumbnail of a screenshot, compared with a tolerance.
+    """A grey thumbnail of a screenshot (about 360x800), compared for any visible change.
 
-    Two frames count as the same screen when at most ``tolerance`` of the thumbnail's pixels
-    differ by more than ``threshold`` grey levels: a blinking cursor or JPEG-level noise is the
-    same screen; a toggled switch, a typed word or a new page is not.
+    Two frames count as the same screen when no thumbnail pixel differs by more than
+    ``threshold`` grey levels, or when the pixels that do all lie within one thin vertical band
+    (``cursor_width`` thumbnail pixels: a blinking text cursor). Anything wider is a change: a
+    toggled switch, a new page, one character edited in a text field at 1080x2400.
     """
 
     __slots__ = ("thumb",)
     threshold = 24
-    tolerance = 0.0001
 
     def __init__(self, image: Any) -> None:
-        factor = max(1, min(image.width // 180, image.height // 400))
+        factor = max(1, min(image.width // 360, image.height // 800))
         self.thumb = image.convert("L").reduce(factor)
+
+    @property
+    def cursor_width(self) -> int:
+        return max(2, self.thumb.width // 120)
 
     def same_as(self, other: ScreenSignature | None) -> bool:
         if other is None or other.thumb.size != self.thumb.size:
             return False
-        diff = ImageChops.difference(self.thumb, other.thumb).point(
+        changed = ImageChops.difference(self.thumb, other.thumb).point(
             lambda v: 255 if v > self.threshold else 0
         )
-        changed = diff.histogram()[255]
-        return changed <= self.tolerance * self.thumb.width * self.thumb.height
+        box = changed.getbbox()
+        return box is None or box[2] - box[0] <= self.cursor_width
 
 
 def estimate_tokens(text: str) -> int:
