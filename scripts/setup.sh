@@ -6,6 +6,8 @@
 #     ${AUTOGLM_TORCH_SPEC:-torch==2.13.0}, which on the project's CPU machines is the local CPU build
 #   - every other package at the version pinned in requirements-lock.txt (scripts/lock.sh makes it),
 #     then the package itself, editable, with its [server], [dev] and [onnx] extras
+#   - .venv is the project's: packages in it that the lock does not list (torch and what torch
+#     needs aside) are uninstalled, so it holds exactly what CI tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
