@@ -351,6 +351,45 @@ def devices_cmd(
     console.print(table)
 
 
+@app.command("apps")
+def apps_cmd(
+    device: Annotated[
+        str | None, typer.Option("--device", "-d", envvar="AUTOGLM_DEVICE", help="Device serial.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds one ADB call may take.")] = 20.0,
+) -> None:
+    """List the apps on the phone's launcher: what Launch can open, and by which names."""
+    from autoglm_agent.device import AdbDevice
+    from autoglm_agent.device.apps import display_name, names_for_package
+
+    with AdbDevice(device, timeout=timeout) as dev:
+        entries = dev.launcher_activities()
+    rows = sorted(
+        (
+            {
+                "name": e.label or display_name(e.package),
+                "package": e.package,
+                "names": names_for_package(e.package),
+                "component": e.component,
+            }
+            for e in entries
+        ),
+        key=lambda r: r["name"].lower(),
+    )
+    if json_out:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    if not rows:
+        console.print("the launcher lists no apps (the phone may not support `cmd package query-activities`)")
+        return
+    table = Table("app", "package", "Launch also knows it as")
+    for r in rows:
+        others = [n for n in r["names"] if n != r["name"]]
+        table.add_row(escape(r["name"]), r["package"], escape(", ".join(others)))
+    console.print(table)
+
+
 @app.command("connect")
 def connect_cmd(
     address: Annotated[str, typer.Argument(help="HOST:PORT of a phone with Wi-Fi ADB on.")],

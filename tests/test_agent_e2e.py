@@ -261,3 +261,27 @@ def test_cli_errors_are_one_line(tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("error:")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_cli_apps_lists_what_launch_can_open(simulator):
+    proc = subprocess.run(
+        [sys.executable, "-m", "autoglm_agent.cli", "apps", "--device", simulator.serial, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    apps = {a["package"]: a for a in json.loads(proc.stdout)}
+    assert apps["com.android.settings"]["name"] == "Settings"
+    assert "设置" in apps["com.android.settings"]["names"]
+    assert apps["com.android.settings"]["component"].startswith("com.android.settings/")
+    assert "com.android.launcher3" not in apps  # the home screen is not an app to launch
+    table = subprocess.run(
+        [sys.executable, "-m", "autoglm_agent.cli", "apps", "--device", simulator.serial],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert table.returncode == 0 and "com.android.deskclock" in table.stdout and "Clock" in table.stdout
