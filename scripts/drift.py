@@ -2,17 +2,18 @@
 
 Installs into a throwaway venv the newest versions that ``pyproject.toml`` allows (torch held at
 the build this project tests with), runs the fast part of the suite (``-m "not slow"``) there, and
-reports every package that moved away from ``requirements-lock.txt``. When tests fail, each moved
-package is put back to its locked version, one at a time, and the failed tests rerun: a package
-whose revert makes them pass is named as the cause.
+reports every package that moved away from ``requirements-lock.txt`` and each failure's first error
+line. When tests fail, each moved package is put back to its locked version together with the
+moved packages it requires, and the failed tests rerun: the report says how many failures each
+revert fixes (and, when none fixes all, whether reverting everything does).
 
     bash scripts/drift.sh              # newest allowed versions
     bash scripts/drift.sh --lowest     # the lowest versions pyproject's lower bounds allow (honesty check)
     bash scripts/drift.sh --keep       # keep the throwaway venv and print where it is
 
 Exit status: 0 the suite passes (moved packages are listed all the same), 1 it fails, 2 the
-environment could not be built. The report is printed and written to ``drift-report.md`` in the
-throwaway folder (``--report FILE`` to put it elsewhere).
+environment could not be built. The report is printed (and kept as ``drift-report.md`` in the
+throwaway folder with ``--keep``; ``--report FILE`` writes it elsewhere too).
 """
 
 from __future__ import annotations

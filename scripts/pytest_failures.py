@@ -14,7 +14,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if not (path and report.failed):
         return
     crash = getattr(report.longrepr, "reprcrash", None)
-    message = getattr(crash, "message", None) or str(report.longrepr).strip().splitlines()[-1:] or [""]
-    first = (message if isinstance(message, str) else message[0]).strip().splitlines()
+    if crash is not None and crash.message.strip():
+        first = crash.message.strip().splitlines()[0]
+    else:  # no crash location (a collection error, a plain string): its last line says what broke
+        lines = str(report.longrepr).strip().splitlines()
+        first = lines[-1].strip() if lines else ""
     with open(path, "a", encoding="utf-8") as out:
-        out.write(f"{report.nodeid}\t{(first[0] if first else '')[:200]}\n")
+        out.write(f"{report.nodeid}\t{first[:200]}\n")
