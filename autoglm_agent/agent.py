@@ -7,7 +7,6 @@ a LangChain chat model (``ChatAutoGLM`` or any other). Everything it does is rep
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -17,11 +16,12 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_openai.chat_models.base import BaseChatOpenAI
 from PIL import ImageChops
 from pydantic import BaseModel, ConfigDict, Field
 
 from autoglm_agent import actions as A
-from autoglm_agent.device.base import Device, DeviceError, Screenshot
+from autoglm_agent.device.base import AppInfo, Device, DeviceError, Screenshot
 from autoglm_agent.errors import AutoGLMError
 from autoglm_agent.executor import (
     ActionExecutor,
@@ -30,8 +30,10 @@ from autoglm_agent.executor import (
     InteractCallback,
     TakeoverCallback,
 )
+from autoglm_agent.llm import ChatAutoGLM
 from autoglm_agent.multimodal import image_part
-from autoglm_agent.prompts import system_prompt
+from autoglm_agent.profiles import Profile, discover_profile, select_profile
+from autoglm_agent.prompts.builder import ProfilePrompts
 from autoglm_agent.trajectory import TrajectoryRecorder
 
 logger = logging.getLogger(__name__)
@@ -41,26 +43,36 @@ Status = Literal["success", "failure", "stopped"]
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
+#: Step limit when neither the agent's settings nor the profile give one.
+DEFAULT_MAX_STEPS = 30
+
+
 class AgentConfig(BaseModel):
-    """How a ``PhoneAgent`` runs. Every field has a default that suits the simulator and real phones."""
+    """How a ``PhoneAgent`` runs. Every field has a default that suits the simulator and real phones.
+
+    ``profile`` decides how requests are built for the model (see :mod:`autoglm_agent.profiles`):
+    a built-in name, a ``Profile``, a JSON file, or None to choose by what the endpoint advertises
+    and the model's name. The fields below that default to None override the profile's value.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    max_steps: int = Field(30, ge=1, le=500)
+    profile: Profile | str | None = None
+    max_steps: int | None = Field(None, ge=1, le=500)
     #: Prompt language; ``auto`` picks Chinese when the task contains Chinese characters.
-    lang: Literal["auto", "zh", "en"] = "auto"
-    #: A full custom system prompt (``{date}`` is filled at each run), replacing the built-in one.
+    lang: Literal["auto", "zh", "en"] | None = None
+    #: A full custom system prompt (``{date}`` is filled at each run), replacing the profile's.
     system_prompt: str | None = None
     #: Screenshot pixel budget sent to the model (the image is downscaled to fit, never upscaled).
     image_max_pixels: int | None = Field(None, ge=28 * 28)
-    image_format: Literal["jpeg", "png"] = "jpeg"
+    image_format: Literal["jpeg", "png"] | None = None
     #: How many times a malformed answer is shown its parse error and asked again.
     parse_retries: int = Field(2, ge=0, le=10)
     #: Endpoint failures (connection, timeout, 5xx) retried with exponential backoff.
     llm_retries: int = Field(2, ge=0, le=10)
     llm_backoff_s: float = Field(1.0, ge=0)
     #: Text of earlier turns kept within this many (estimated) tokens; images are never kept.
-    history_token_budget: int = Field(6000, ge=200)
+    history_token_budget: int | None = Field(None, ge=200)
     #: Waiting for the screen to settle after an action: stop when two captures in a row agree.
     settle_timeout_s: float = Field(3.0, ge=0)
     settle_interval_s: float = Field(0.05, ge=0)
@@ -218,18 +230,59 @@ class PhoneAgent:
         self.llm = llm
         self.config = config or AgentConfig()
         self.callbacks = callbacks or AgentCallbacks()
+        self.profile = self._select_profile()
+        self._prompts = ProfilePrompts(self.profile)
         self.executor = ActionExecutor(
             device,
             confirm=confirm,
             takeover=takeover,
             interact=interact,
             max_wait_s=self.config.max_wait_s,
+            timings=self.profile.timings,
+            app_packages=self._prompts.app_packages,
             sleep=sleep,
         )
         self._clock = clock
         self._sleep = sleep
         self._task: str | None = None
         self._reset_state()
+
+    # ------------------------------------------------------------------ profile
+    def _select_profile(self) -> Profile:
+        """The configured profile; with none, what the endpoint advertises, else by model name."""
+        requested = self.config.profile
+        model = getattr(self.llm, "model_name", None)
+        advertised = None
+        if (
+            requested in (None, "", "auto")
+            and isinstance(self.llm, BaseChatOpenAI)
+            and self.llm.openai_api_base
+        ):
+            key = self.llm.openai_api_key
+            advertised = discover_profile(
+                self.llm.openai_api_base, str(model), key.get_secret_value() if key is not None else None
+            )
+        return select_profile(requested, model=model, advertised=advertised)
+
+    @property
+    def max_steps(self) -> int:
+        return self.config.max_steps or self.profile.max_steps or DEFAULT_MAX_STEPS
+
+    def _request_params(self, attempt: int = 0) -> dict[str, Any]:
+        """Per-request settings from the profile, for the ones the chat model was not given itself."""
+        if not isinstance(self.llm, BaseChatOpenAI):
+            return {}
+        own = self.llm.model_fields_set
+        params = {k: v for k, v in self.profile.sampling.request_params().items() if k not in own}
+        if attempt and self.profile.parse_retry == "resample" and "temperature" not in own:
+            params["temperature"] = min(1.0, (params.get("temperature") or 0.0) + 0.3 * attempt)
+        if (
+            isinstance(self.llm, ChatAutoGLM)
+            and not self.profile.thinking_params
+            and not (own & {"enable_thinking", "return_reasoning", "send_thinking_params"})
+        ):
+            params["send_thinking_params"] = False
+        return params
 
     # ------------------------------------------------------------------ state
     def _reset_state(self) -> None:
@@ -244,6 +297,7 @@ class PhoneAgent:
         self._recorder: TrajectoryRecorder | None = None
         self._started_at = 0.0
         self._system = ""
+        self._lang: Literal["zh", "en"] = "en"
 
     @property
     def records(self) -> list[StepRecord]:
@@ -260,15 +314,21 @@ class PhoneAgent:
             raise AutoGLMError("the task is empty; say what the phone should do, e.g. 'open settings'")
         self._reset_state()
         self._task = task.strip()
-        lang = self.config.lang
+        lang = self.config.lang or self.profile.lang
         if lang == "auto":
             lang = "zh" if _CJK.search(self._task) else "en"
-        self._system = system_prompt(lang, override=self.config.system_prompt)
+        self._lang = lang
+        self._system = self._prompts.system_prompt(lang, override=self.config.system_prompt)
         self._started_at = self._clock()
         if self.config.trajectory_dir is not None:
             self._recorder = TrajectoryRecorder.create(self.config.trajectory_dir, self._task)
             self._recorder.write_meta(
-                {"task": self._task, "lang": lang, "config": self.config.model_dump(mode="json")}
+                {
+                    "task": self._task,
+                    "lang": lang,
+                    "profile": self.profile.model_dump(mode="json"),
+                    "config": self.config.model_dump(mode="json", exclude={"profile"}),
+                }
             )
         self.callbacks.on_run_start(self._task)
 
@@ -312,8 +372,8 @@ class PhoneAgent:
         shot: Screenshot | None = None
         try:
             shot, app = self._observe(record)
-            self.callbacks.on_step_start(index, shot, app)
-            user_text = self._user_text(app, shot)
+            self.callbacks.on_step_start(index, shot, str(app))
+            user_text = self._user_text(self._prompts.app_name(app, self._lang), shot)
             action = self._decide(record, user_text, shot)
             self.callbacks.on_action(index, action)
             record.action = action.model_dump(mode="json")
@@ -324,7 +384,7 @@ class PhoneAgent:
             outcome = self.executor.execute(action, shot.size)
             record.timings.action_s = self._clock() - t
             record.outcome, record.message = outcome.outcome, outcome.message
-            self._turns.append((user_text, record.answer))
+            self._turns.append((user_text, self._prompts.assistant_text(record.reasoning, record.answer)))
             self._after_action(record, action, outcome, pre)
         except _StepFailed as exc:
             record.outcome = exc.status
@@ -341,37 +401,35 @@ class PhoneAgent:
         if self._recorder is not None:
             self._recorder.append_step(record.model_dump(mode="json"))
         self.callbacks.on_step_end(record)
-        if self._result is None and index >= self.config.max_steps:
-            self._end("stopped", f"reached the step limit ({self.config.max_steps}) before the task finished")
+        if self._result is None and index >= self.max_steps:
+            self._end("stopped", f"reached the step limit ({self.max_steps}) before the task finished")
         if self._result is not None:
             self._finalize()
         return record
 
-    def _observe(self, record: StepRecord) -> tuple[Screenshot, str | None]:
+    def _observe(self, record: StepRecord) -> tuple[Screenshot, AppInfo]:
         t = self._clock()
         shot = self._next_screenshot or self.device.screenshot()
         self._next_screenshot = None
-        app = str(self.device.current_app())
+        info = self.device.current_app()
         record.timings.screenshot_s = self._clock() - t
-        record.app, record.screen_size, record.secure_screen = app, shot.size, shot.secure
-        return shot, app
+        record.app, record.screen_size, record.secure_screen = str(info), shot.size, shot.secure
+        return shot, info
 
     def _user_text(self, app: str | None, shot: Screenshot) -> str:
-        info: dict[str, Any] = {"current_app": app}
-        if shot.secure:
-            info["note"] = "the screen is protected (secure) and the screenshot is black"
-        parts = []
-        if not self._turns:
-            parts.append(f"Task: {self._task}")
-        if self._pending_feedback:
-            parts.append(self._pending_feedback)
-            self._pending_feedback = None
-        parts.append("** Screen Info **\n" + json.dumps(info, ensure_ascii=False))
-        return "\n\n".join(parts)
+        feedback, self._pending_feedback = self._pending_feedback, None
+        return self._prompts.user_text(
+            self._task or "",
+            app,
+            first=not self._turns,
+            lang=self._lang,
+            feedback=feedback,
+            secure=shot.secure,
+        )
 
     def _history(self) -> list[BaseMessage]:
         """Earlier turns as text, newest kept first, within the token budget; the task always stays."""
-        budget = self.config.history_token_budget
+        budget = self.config.history_token_budget or self.profile.history_token_budget
         kept: list[tuple[str, str]] = []
         first = self._turns[:1]
         used = sum(estimate_tokens(u) + estimate_tokens(a) for u, a in first)
@@ -383,14 +441,17 @@ class PhoneAgent:
             used += cost
         messages: list[BaseMessage] = []
         for user, answer in first + list(reversed(kept)):
-            messages.append(HumanMessage(content=user))
+            # the reference keeps an earlier turn as its list of parts, the image taken out
+            content: Any = [{"type": "text", "text": user}] if self.profile.layout == "autoglm" else user
+            messages.append(HumanMessage(content=content))
             messages.append(AIMessage(content=answer))
         return messages
 
     def _decide(self, record: StepRecord, user_text: str, shot: Screenshot) -> A.Action:
-        image_opts: dict[str, Any] = {"format": self.config.image_format}
-        if self.config.image_max_pixels is not None:
-            image_opts["max_pixels"] = self.config.image_max_pixels
+        image_opts: dict[str, Any] = {
+            "format": self.config.image_format or self.profile.image_format,
+            "max_pixels": self.config.image_max_pixels or self.profile.image_max_pixels,
+        }
         # media first, then text: the order GLM-4.1V models are trained on
         current = HumanMessage(
             content=[image_part(shot.image, **image_opts), {"type": "text", "text": user_text}]
@@ -398,7 +459,7 @@ class PhoneAgent:
         messages: list[BaseMessage] = [SystemMessage(content=self._system), *self._history(), current]
         for attempt in range(self.config.parse_retries + 1):
             t = self._clock()
-            reasoning, answer = self._call_model(record.index, messages)
+            reasoning, answer = self._call_model(record.index, messages, self._request_params(attempt))
             record.timings.model_s += self._clock() - t
             record.reasoning, record.answer = reasoning, answer
             try:
@@ -412,14 +473,17 @@ class PhoneAgent:
                         "failure",
                         f"the model gave no valid action after {attempt + 1} tries; last error: {error}",
                     ) from None
-                messages = [*messages, AIMessage(content=answer), HumanMessage(content=error)]
+                if self.profile.parse_retry == "explain":
+                    messages = [*messages, AIMessage(content=answer), HumanMessage(content=error)]
         raise AssertionError("unreachable")
 
-    def _call_model(self, index: int, messages: list[BaseMessage]) -> tuple[str | None, str]:
+    def _call_model(
+        self, index: int, messages: list[BaseMessage], params: dict[str, Any]
+    ) -> tuple[str | None, str]:
         attempts = self.config.llm_retries + 1
         for attempt in range(attempts):
             try:
-                return self._stream_once(messages)
+                return self._stream_once(messages, params)
             except _ModelError as wrapped:  # raised by the chat model, not by a callback
                 exc = wrapped.cause
                 retryable, text = _classify_endpoint_error(exc)
@@ -432,10 +496,10 @@ class PhoneAgent:
                 self._sleep(self.config.llm_backoff_s * (2**attempt))
         raise AssertionError("unreachable")
 
-    def _stream_once(self, messages: list[BaseMessage]) -> tuple[str | None, str]:
+    def _stream_once(self, messages: list[BaseMessage], params: dict[str, Any]) -> tuple[str | None, str]:
         reasoning_parts: list[str] = []
         content_parts: list[str] = []
-        stream = iter(_stream(self.llm, messages))
+        stream = iter(_stream(self.llm, messages, params))
         while True:
             try:
                 chunk = next(stream)
@@ -470,7 +534,7 @@ class PhoneAgent:
             self._end("stopped", outcome.message)
             return
         if outcome.outcome == "feedback":
-            self._pending_feedback = outcome.message
+            self._pending_feedback = self._prompts.feedback(action, outcome, self._lang)
         unchanged = True
         if outcome.touched_screen:
             t = self._clock()
@@ -550,8 +614,8 @@ def _text_of(content: Any) -> str:
     return str(content or "")
 
 
-def _stream(llm: BaseChatModel, messages: list[BaseMessage]) -> Iterator[Any]:
-    yield from llm.stream(messages)
+def _stream(llm: BaseChatModel, messages: list[BaseMessage], params: dict[str, Any]) -> Iterator[Any]:
+    yield from llm.stream(messages, **params)
 
 
 def _classify_endpoint_error(exc: Exception) -> tuple[bool, str | None]:

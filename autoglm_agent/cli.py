@@ -136,8 +136,17 @@ def _confirm(message: str, action: Any) -> bool:
 
 
 def _takeover(message: str) -> bool:
+    """Hand the phone to the user; Enter gives it back and the task goes on ('stop' ends it)."""
     console.print(f"[bold yellow]Your turn:[/] {escape(message)}", markup=True)
-    return typer.confirm("Done with the manual step? Continue the task", default=True)
+    try:
+        answer = typer.prompt(
+            "Do it on the phone, then press Enter to continue (or type 'stop')",
+            default="",
+            show_default=False,
+        )
+    except (EOFError, typer.Abort):
+        return False
+    return answer.strip().lower() not in ("stop", "s", "q", "quit", "abort", "n", "no")
 
 
 def _interact(prompt: str) -> str | None:
@@ -208,8 +217,37 @@ def run_cmd(
         Path | None,
         typer.Option(envvar="AUTOGLM_MODEL_PATH", help="Local checkpoint for the embedded server."),
     ] = None,
-    lang: Annotated[str, typer.Option(help="Prompt language: auto, zh or en.")] = "auto",
-    max_steps: Annotated[int, typer.Option(envvar="AUTOGLM_MAX_STEPS", help="Step limit.")] = 30,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AUTOGLM_PROFILE",
+            help="How requests are built: autoglm, autoglm-multilingual, generic, or a profile JSON file. "
+            "Default: what the endpoint or checkpoint advertises, else by model name.",
+        ),
+    ] = None,
+    system_prompt: Annotated[
+        Path | None,
+        typer.Option(help="A text file whose content replaces the system prompt ({date} is filled)."),
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option(help="Sampling temperature (default: the profile's).")
+    ] = None,
+    top_p: Annotated[
+        float | None, typer.Option(help="Nucleus sampling top_p (default: the profile's).")
+    ] = None,
+    frequency_penalty: Annotated[
+        float | None, typer.Option(help="Frequency penalty (default: the profile's).")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Cap on tokens per answer (default: the profile's).")
+    ] = None,
+    lang: Annotated[
+        str | None, typer.Option(help="Prompt language: auto, zh or en (default: the profile's).")
+    ] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(envvar="AUTOGLM_MAX_STEPS", help="Step limit (default: the profile's, else 30)."),
+    ] = None,
     no_thinking: Annotated[
         bool, typer.Option("--no-thinking", help="Turn the model's thinking mode off.")
     ] = False,
@@ -237,11 +275,14 @@ def run_cmd(
     """Run a task on the phone (the default command)."""
     from autoglm_agent.agent import AgentConfig, PhoneAgent
     from autoglm_agent.llm import ChatAutoGLM
+    from autoglm_agent.profiles import select_profile
 
-    if lang not in ("auto", "zh", "en"):
+    if lang not in (None, "auto", "zh", "en"):
         raise ConfigError(f"--lang must be auto, zh or en, not {lang!r}")
-    if max_steps < 1:
+    if max_steps is not None and max_steps < 1:
         raise ConfigError("--max-steps must be at least 1")
+    prompt_text = _read_prompt_file(system_prompt)
+    sampling = _sampling_options(temperature, top_p, frequency_penalty, max_tokens)
     if voice is not None:
         if task is not None:
             raise ConfigError("give a task or --voice, not both")
@@ -258,26 +299,31 @@ def run_cmd(
     if interactive and not sys.stdin.isatty():
         raise ConfigError("no task given", hint='pass one, e.g. autoglm-agent "open settings"')
     use_sim = sim or (base_url is None and device is None)
+    _preflight(device, base_url, model, api_key, timeout, use_sim, quiet=json_out)
     tty = sys.stdin.isatty()
     callbacks = _RichCallbacks(quiet=json_out)
     with (
         _open_endpoint(base_url, model_path, model, api_key) as (url, settings),
         _open_device(device, use_sim, seed, shuffle, timeout) as (dev, _sim),
     ):
-        # options given on the command line win over the checkpoint's own agent settings
-        explicit = {"lang": lang, "max_steps": max_steps}
-        for name in list(explicit):
-            source = ctx.get_parameter_source(name)
-            if name in settings and (source is None or source.name == "DEFAULT"):
-                explicit.pop(name)
-        config = AgentConfig(**{**settings, **explicit, "trajectory_dir": trajectory_dir})
+        chosen = select_profile(profile, model=model, advertised=settings.get("profile"))
+        if not json_out:
+            err_console.print(f"[dim]profile: {escape(chosen.describe())}[/]", markup=True)
+        # options given on the command line win over the profile
+        explicit = {"lang": lang, "max_steps": max_steps, "system_prompt": prompt_text}
+        config = AgentConfig(
+            profile=chosen,
+            trajectory_dir=trajectory_dir,
+            **{k: v for k, v in explicit.items() if v is not None},
+        )
         llm = ChatAutoGLM(
             base_url=url,
             model=model,
             api_key=api_key,
-            enable_thinking=not no_thinking,
             streaming=True,
             max_retries=0,  # the agent retries endpoint failures itself, with backoff and a visible notice
+            **({"enable_thinking": False} if no_thinking else {}),
+            **sampling,
         )
         agent = PhoneAgent(
             dev,
@@ -295,6 +341,72 @@ def run_cmd(
             status = 0 if result.success else 1
             _print_result(result, json_out)
     raise typer.Exit(status)
+
+
+def _preflight(
+    device: str | None,
+    base_url: str | None,
+    model: str,
+    api_key: str | None,
+    timeout: float,
+    use_sim: bool,
+    quiet: bool,
+) -> None:
+    """The cheap part of `doctor` before each run: warnings are shown, an error ends the run."""
+    from autoglm_agent.doctor import preflight, raise_on_errors
+
+    problems = preflight(
+        serial=device,
+        base_url=base_url,
+        model=model,
+        api_key=api_key,
+        timeout=timeout,
+        check_device=not use_sim,
+    )
+    if not quiet:
+        for p in problems:
+            if not p.is_error:
+                fix = f" [dim]({escape(p.fix)})[/]" if p.fix else ""
+                err_console.print(
+                    f"[yellow]warning:[/] {escape(p.name)}: {escape(p.detail)}{fix}", markup=True
+                )
+    raise_on_errors(problems)
+
+
+def _read_prompt_file(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the system prompt file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"the system prompt file {path} is not UTF-8 text") from None
+    if not text.strip():
+        raise ConfigError(f"the system prompt file {path} is empty")
+    return text
+
+
+def _sampling_options(
+    temperature: float | None, top_p: float | None, frequency_penalty: float | None, max_tokens: int | None
+) -> dict[str, Any]:
+    """Sampling given on the command line, checked; they win over the profile's."""
+    from pydantic import ValidationError
+
+    from autoglm_agent.profiles import Sampling
+
+    given = {
+        "temperature": temperature,
+        "top_p": top_p,
+        "frequency_penalty": frequency_penalty,
+        "max_tokens": max_tokens,
+    }
+    try:
+        return Sampling(**given).request_params()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]).replace("_", "-")
+        raise ConfigError(f"--{name}: {err['msg']}") from None
 
 
 def _interactive_tasks() -> Iterator[str]:
@@ -388,6 +500,80 @@ def apps_cmd(
         others = [n for n in r["names"] if n != r["name"]]
         table.add_row(escape(r["name"]), r["package"], escape(", ".join(others)))
     console.print(table)
+
+
+# -------------------------------------------------------------------------------------- doctor
+def _profile_check(
+    requested: str | None, base_url: str | None, model: str, api_key: str | None
+) -> tuple[str, bool]:
+    """(one line on the profile a run would use, whether it is complete)."""
+    from autoglm_agent.endpoint import checkpoint_agent_settings
+    from autoglm_agent.profiles import discover_profile, select_profile
+    from autoglm_agent.reference import load
+
+    try:
+        if base_url:
+            advertised = discover_profile(base_url, model, api_key)
+        else:
+            advertised = checkpoint_agent_settings(DEMO_MODEL_DIR).get("profile")
+        chosen = select_profile(requested, model=model, advertised=advertised)
+    except ConfigError as exc:
+        return str(exc), False
+    needs_reference = chosen.prompt_source == "reference" and chosen.system_prompt is None
+    if needs_reference and load() is None:
+        return f"{chosen.describe()}: run `autoglm-agent reference fetch`", False
+    return chosen.describe(), True
+
+
+@app.command("doctor")
+def doctor_cmd(
+    device: Annotated[
+        str | None, typer.Option("--device", "-d", envvar="AUTOGLM_DEVICE", help="Device serial.")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(envvar="AUTOGLM_BASE_URL", help="Endpoint to check; omitted: the embedded demo model."),
+    ] = None,
+    model: Annotated[
+        str, typer.Option(envvar="AUTOGLM_MODEL", help="Model name the endpoint must serve.")
+    ] = "autoglm-phone-9b",
+    api_key: Annotated[
+        str | None, typer.Option(envvar="AUTOGLM_API_KEY", help="API key of the endpoint.")
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(envvar="AUTOGLM_PROFILE", help="The profile a run would use (default: chosen)."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check adb, the phone, ADB Keyboard, the model endpoint and the profile; say how to fix what is wrong."""
+    from autoglm_agent.doctor import run_checks
+
+    line, ok = _profile_check(profile, base_url, model, api_key)
+    checks = run_checks(
+        serial=device, base_url=base_url, model=model, api_key=api_key, profile_line=line, profile_ok=ok
+    )
+    failed = any(c.is_error for c in checks)
+    if json_out:
+        print(json.dumps([c.model_dump() for c in checks], ensure_ascii=False))
+        raise typer.Exit(1 if failed else 0)
+    width = max(len(c.name) for c in checks)
+    colours = {"✓": "green", "!": "yellow", "✗": "red"}
+    for c in checks:
+        console.print(
+            f"[{colours[c.mark]}]{c.mark}[/] {escape(c.name.ljust(width))}  {escape(c.detail)}",
+            markup=True,
+            soft_wrap=True,
+        )
+        if c.fix and not c.ok:
+            console.print(f"  {' ' * width}  [dim]fix:[/] {escape(c.fix)}", markup=True, soft_wrap=True)
+    errors = sum(c.is_error for c in checks)
+    warnings = sum(not c.ok and not c.is_error for c in checks)
+    if errors or warnings:
+        console.print(f"{errors} error(s), {warnings} warning(s)", markup=False)
+    else:
+        console.print("everything is ready", markup=False)
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command("connect")
@@ -574,6 +760,13 @@ def eval_cmd(
     tasks: Annotated[
         str | None, typer.Option(help="Task ids, id prefixes or categories, comma-separated.")
     ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AUTOGLM_PROFILE",
+            help="autoglm, autoglm-multilingual, generic or a profile JSON file (default: advertised, else by model).",
+        ),
+    ] = None,
     lang: Annotated[str, typer.Option(help="en, zh or both.")] = "en",
     seeds: Annotated[str, typer.Option(help="Simulator seeds, comma-separated.")] = "0",
     shuffle: Annotated[bool, typer.Option(help="Shuffle the home-screen layouts.")] = False,
@@ -588,6 +781,7 @@ def eval_cmd(
     from autoglm_agent.eval.runner import run_eval, write_report
     from autoglm_agent.eval.tasks import default_suite, select
     from autoglm_agent.llm import ChatAutoGLM
+    from autoglm_agent.profiles import select_profile
 
     suite = select(default_suite(), tasks)
     if list_tasks:
@@ -613,8 +807,16 @@ def eval_cmd(
             )
 
     with _open_endpoint(base_url, model_path, model, api_key) as (url, settings):
+        chosen = select_profile(profile, model=model, advertised=settings.get("profile"))
+        if not json_out:
+            err_console.print(f"[dim]profile: {escape(chosen.describe())}[/]", markup=True)
+        settings = {**settings, "profile": chosen}
         llm = ChatAutoGLM(
-            base_url=url, model=model, api_key=api_key, enable_thinking=not no_thinking, max_retries=0
+            base_url=url,
+            model=model,
+            api_key=api_key,
+            max_retries=0,
+            **({"enable_thinking": False} if no_thinking else {}),
         )
         report = run_eval(
             llm,
@@ -644,6 +846,52 @@ def eval_cmd(
         )
     console.print(table)
     console.print(f"report: {out_dir / 'report.md'}", markup=False)
+
+
+# ------------------------------------------------------------------------------------- reference
+@app.command("reference")
+def reference_cmd(
+    action: Annotated[str, typer.Argument(help="show (default) or fetch.")] = "show",
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The official AutoGLM client (phone-agent) whose prompts and app names the autoglm profile uses.
+
+    `fetch` downloads its pinned, hash-checked wheel into the cache (for Python 3.11, where pip will
+    not install it); `show` says which copy is in use.
+    """
+    from autoglm_agent import reference
+
+    if action not in ("show", "fetch"):
+        raise ConfigError(f"unknown action {action!r}", hint="use: autoglm-agent reference show|fetch")
+    if action == "fetch":
+        path = reference.fetch()
+        if not json_out:
+            console.print(
+                f"fetched {reference.REFERENCE_PACKAGE} {reference.REFERENCE_VERSION}: {path}", markup=False
+            )
+    ref = reference.load()
+    info = {
+        "available": ref is not None,
+        "version": ref.version if ref else None,
+        "origin": ref.origin if ref else None,
+        "apps": len(ref.app_packages) if ref else 0,
+    }
+    if json_out:
+        print(json.dumps(info))
+    elif ref is None:
+        console.print(
+            "phone-agent is not available: the autoglm profile falls back to this project's own prompt; "
+            "run `autoglm-agent reference fetch`",
+            markup=False,
+        )
+    elif action == "show":
+        console.print(
+            f"phone-agent {ref.version} from {ref.origin} ({len(ref.app_packages)} app names)",
+            markup=False,
+            soft_wrap=True,
+        )
+    if ref is None:
+        raise typer.Exit(1)
 
 
 # ----------------------------------------------------------------------------------------- main

@@ -6,7 +6,6 @@ Shared by the CLI and the example scripts, so the offline default starts the sam
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,20 +21,11 @@ DEMO_MODEL_DIR: Path = (
 
 
 def checkpoint_agent_settings(path: Path) -> dict[str, Any]:
-    """Agent settings a checkpoint ships in ``agent.json`` (prompt, image budget...), validated."""
-    from autoglm_agent.agent import AgentConfig
+    """``AgentConfig`` keyword arguments for a checkpoint: ``{"profile": ...}`` from its ``agent.json``."""
+    from autoglm_agent.profiles import checkpoint_profile
 
-    file = Path(path) / "agent.json"
-    if not file.is_file():
-        return {}
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-        allowed = set(AgentConfig.model_fields) - {"trajectory_dir"}
-        settings = {k: v for k, v in data.items() if k in allowed}
-        AgentConfig(**settings)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{file} is not valid agent settings: {exc}".splitlines()[0]) from None
-    return settings
+    profile = checkpoint_profile(path)
+    return {"profile": profile} if profile is not None else {}
 
 
 @contextlib.contextmanager
@@ -47,9 +37,18 @@ def open_endpoint(
     api_key: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield (base URL, agent settings): ``base_url`` as given, or an embedded server over ``model_path``."""
+    """Yield (base URL, agent settings): ``base_url`` as given, or an embedded server over ``model_path``.
+
+    The settings are ``AgentConfig`` keyword arguments: ``{"profile": ...}`` when the checkpoint
+    carries a profile (embedded) or the endpoint advertises one (``GET /models``), else empty.
+    """
     if base_url:
-        yield base_url, {}
+        from autoglm_agent.profiles import discover_profile
+
+        advertised = discover_profile(base_url, model, api_key)
+        if advertised is not None and log is not None:
+            log(f"the endpoint advertises the profile {advertised.name}")
+        yield base_url, ({"profile": advertised} if advertised is not None else {})
         return
     if not (model_path / "config.json").is_file():
         raise ConfigError(

@@ -8,12 +8,13 @@ to answer (no callback), they fail closed: nothing is done on the phone and the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from autoglm_agent import actions as A
 from autoglm_agent.device.base import AppNotFoundError, Device
+from autoglm_agent.profiles import Timings
 
 #: Asked before a sensitive tap: (message the model gave, the action) -> allowed?
 ConfirmCallback = Callable[[str, A.Action], bool]
@@ -38,6 +39,8 @@ class ExecResult:
     message: str = ""
     #: Whether the screen may have changed (the agent then waits for it to settle).
     touched_screen: bool = False
+    #: The bare value behind ``message`` (the user's answer to an Interact), for rewording.
+    detail: str = ""
 
 
 class ActionExecutor:
@@ -51,6 +54,8 @@ class ActionExecutor:
         takeover: TakeoverCallback | None = None,
         interact: InteractCallback | None = None,
         max_wait_s: float = 10.0,
+        timings: Timings | None = None,
+        app_packages: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.device = device
@@ -58,6 +63,10 @@ class ActionExecutor:
         self.takeover = takeover
         self.interact = interact
         self.max_wait_s = max_wait_s
+        #: Gesture durations (the profile's).
+        self.timings = timings or Timings()
+        #: Extra app names -> packages tried first by Launch (the reference client's table).
+        self.app_packages = app_packages or {}
         self._sleep = sleep
 
     def execute(self, action: A.Action, screen_size: tuple[int, int]) -> ExecResult:
@@ -85,10 +94,11 @@ class ActionExecutor:
                 d.double_tap(*px(element))
                 return ExecResult("done", touched_screen=True)
             case A.LongPress(element=element):
-                d.long_press(*px(element))
+                d.long_press(*px(element), duration_ms=self.timings.long_press_ms)
                 return ExecResult("done", touched_screen=True)
             case A.Swipe(start=start, end=end):
-                d.swipe(*px(start), *px(end))
+                (x1, y1), (x2, y2) = px(start), px(end)
+                d.swipe(x1, y1, x2, y2, duration_ms=self.timings.swipe_duration(x1, y1, x2, y2))
                 return ExecResult("done", touched_screen=True)
             case A.Type(text=text) | A.TypeName(text=text):
                 d.clear_text()
@@ -96,7 +106,7 @@ class ActionExecutor:
                 return ExecResult("done", touched_screen=True)
             case A.Launch(app=app):
                 try:
-                    package = d.launch(app)
+                    package = self._launch(app)
                 except AppNotFoundError as exc:
                     return ExecResult(
                         "feedback",
@@ -124,9 +134,19 @@ class ActionExecutor:
                 answer = self.interact("The agent needs your choice to continue.")
                 if answer is None:
                     return ExecResult("stop", "the user gave no answer")
-                return ExecResult("feedback", f"The user answered: {answer}")
+                return ExecResult("feedback", f"The user answered: {answer}", detail=answer)
             case A.Note(message=message):
                 return ExecResult("done", f"noted: {message}")
             case A.CallAPI(instruction=instruction):
                 return ExecResult("feedback", f"Call_API is not available in this agent: {instruction}")
         raise TypeError(f"unhandled action {action!r}")  # pragma: no cover - the union is exhaustive
+
+    def _launch(self, app: str) -> str:
+        """Launch by the extra table's package when it names one that is installed, else by name."""
+        package = self.app_packages.get(app.strip())
+        if package is not None:
+            try:
+                return self.device.launch(package)
+            except AppNotFoundError:
+                pass  # not installed here: the device's own resolution may still find the app
+        return self.device.launch(app)

@@ -336,7 +336,8 @@ class ChatAutoGLM(ChatOpenAI):
     ``http://127.0.0.1:8000/v1``; ``api_key`` from ``AUTOGLM_API_KEY``, ``OPENAI_API_KEY`` or
     ``"EMPTY"``; ``model="autoglm-phone-9b"``; a 10 s connect / 180 s read timeout; 2 retries.
     Per call, ``enable_thinking=`` and ``return_reasoning=`` override the fields
-    (``llm.invoke(msgs, enable_thinking=False)`` or ``llm.bind(enable_thinking=False)``).
+    (``llm.invoke(msgs, enable_thinking=False)`` or ``llm.bind(enable_thinking=False)``), and
+    ``send_thinking_params=False`` leaves the thinking fields out of that request.
     """
 
     model_name: str = Field(default=DEFAULT_MODEL, alias="model")
@@ -406,9 +407,14 @@ class ChatAutoGLM(ChatOpenAI):
     ) -> dict:
         enable = kwargs.pop("enable_thinking", None)
         ret = kwargs.pop("return_reasoning", None)
+        send = kwargs.pop("send_thinking_params", None)
         call_body = kwargs.pop("extra_body", None)
         payload = super()._get_request_payload(input_, stop=stop, **kwargs)
         body = dict(payload.get("extra_body") or {})
+        if send is False:  # this request carries no thinking fields (what some models were trained with)
+            for key in self._thinking_body(True, True):
+                if key not in (self.extra_body or {}):
+                    body.pop(key, None)
         if enable is not None or ret is not None:
             body = _deep_merge(
                 body,

@@ -6,6 +6,8 @@
 #     ${AUTOGLM_TORCH_SPEC:-torch==2.13.0}, which on the project's CPU machines is the local CPU build
 #   - every other package at the version pinned in requirements-lock.txt (scripts/lock.sh makes it),
 #     then the package itself, editable, with its [server], [dev] and [onnx] extras
+#   - the official client's package (phone-agent) for the autoglm profile: from the lock on 3.12+,
+#     else its pinned wheel fetched into the cache (autoglm-agent reference fetch)
 #   - .venv is the project's: packages in it that the lock does not list (torch and what torch
 #     needs aside) are uninstalled, so it holds exactly what CI tests
 set -euo pipefail
@@ -61,6 +63,9 @@ fi
 .venv/bin/python -m pip install -q --no-deps -e .
 .venv/bin/python scripts/lockfile.py sync
 .venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check >&2; exit 1; }
+# the official AutoGLM client's prompts and app table (the autoglm profile reads them at run time):
+# installed from the lock on Python 3.12+; on 3.11 its pinned, hash-checked wheel goes to the cache
+.venv/bin/python -c 'import phone_agent' 2>/dev/null || .venv/bin/autoglm-agent reference fetch
 if ! err=$(.venv/bin/python -c 'import torch, transformers, autoglm_agent.cli' 2>&1); then
     echo "error: the environment does not import: ${err##*$'\n'}" >&2
     exit 1

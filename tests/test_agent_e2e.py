@@ -101,7 +101,10 @@ def test_open_settings_with_trajectory(fresh_simulator, device, endpoint, tmp_pa
     user = first["messages"][-1]["content"]
     assert any(p.get("type") == "image_url" for p in user)
     assert "open settings" in json.dumps(first["messages"])
-    assert first.get("enable_thinking") is True
+    # the model name chose the autoglm profile: the reference client's sampling, no extra fields
+    assert agent.profile.name == "autoglm"
+    assert (first["temperature"], first["top_p"], first["max_tokens"]) == (0.0, 0.85, 3000)
+    assert "enable_thinking" not in first and "chat_template_kwargs" not in first
     second = endpoint.requests[1]
     assert (
         sum(
@@ -148,12 +151,28 @@ def test_malformed_answer_is_reasked(fresh_simulator, device, endpoint, tmp_path
         answer('do(action="Home")'),
         answer('finish(message="done")'),
     )
-    result = make_agent(device, endpoint, tmp_path).run("go home")
+    result = make_agent(device, endpoint, tmp_path, profile="generic").run("go home")
     assert result.status == "success"
     assert result.records[0].parse_errors, "the first answer had no action"
     # the model was shown its parse error on the retry
     retry = endpoint.requests[1]["messages"]
     assert "could not be parsed" in json.dumps(retry)
+
+
+def test_autoglm_profile_reasks_without_adding_text(fresh_simulator, device, endpoint, tmp_path):
+    """AutoGLM-Phone-9B never saw an error turn: the same request goes again, a little less greedy."""
+    endpoint.add(
+        "I think I should probably open something",
+        answer('do(action="Home")'),
+        answer('finish(message="done")'),
+    )
+    result = make_agent(device, endpoint, tmp_path, profile="autoglm").run("go home")
+    assert result.status == "success"
+    assert result.records[0].parse_errors
+    first, retry = endpoint.requests[0], endpoint.requests[1]
+    assert retry["messages"] == first["messages"]  # nothing the model was not trained on
+    assert first["temperature"] == 0.0 and retry["temperature"] > 0.0
+    assert endpoint.requests[2]["temperature"] == 0.0  # the next step is greedy again
 
 
 def test_garbage_every_time_is_a_failure_not_a_finish(fresh_simulator, device, endpoint, tmp_path):

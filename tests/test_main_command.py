@@ -65,3 +65,40 @@ def test_voice_command_runs_the_spoken_task(fresh_simulator, tmp_path):
     assert out["task"] == "open settings"
     assert out["status"] == "success"
     assert fresh_simulator.phone.state.foreground == "com.android.settings"
+
+
+def test_base_url_to_the_embedded_server_uses_the_checkpoint_profile(fresh_simulator, tmp_path):
+    """`serve` + `--base-url`: the client finds the demo checkpoint's profile in the model card.
+
+    Without it the client would talk to the demo model in AutoGLM-Phone-9B's dialect (the model
+    name says autoglm), which the demo model was never trained on.
+    """
+    from autoglm_agent.profiles import discover_profile
+    from autoglm_agent.server import EmbeddedServer, ServerConfig
+
+    with EmbeddedServer(ServerConfig(model=MODEL, port=0, api_key="k3y")) as server:
+        advertised = discover_profile(server.base_url, "autoglm-phone-9b", "k3y")
+        assert advertised is not None and advertised.layout == "generic"
+        assert (
+            advertised.image_max_pixels == json.loads((MODEL / "agent.json").read_text())["image_max_pixels"]
+        )
+        assert discover_profile(server.base_url, "autoglm-phone-9b", "wrong") is None  # no key, no card
+        # the Python API finds it the same way when no profile is given
+        from autoglm_agent.agent import PhoneAgent
+        from autoglm_agent.device import AdbDevice
+        from autoglm_agent.llm import ChatAutoGLM
+
+        with AdbDevice(fresh_simulator.serial) as device:
+            agent = PhoneAgent(device, ChatAutoGLM(base_url=server.base_url, api_key="k3y"))
+            assert agent.profile == advertised and agent.max_steps == advertised.max_steps
+
+        base = ("--base-url", server.base_url, "--api-key", "k3y")
+        proc = _cli(*base, "--device", fresh_simulator.serial, "--json", "open settings", tmp_path=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout.strip().splitlines()[-1])["status"] == "success"
+        assert fresh_simulator.phone.state.foreground == "com.android.settings"
+
+        proc = _cli("eval", *base, "--tasks", "open-settings,open-clock", "--json", tmp_path=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        summary = json.loads(proc.stdout.strip().splitlines()[-1])["summary"]
+        assert summary["runs"] == 2 and summary["success_rate"] == 1.0

@@ -473,7 +473,7 @@ def test_garbage_for_several_steps_is_reasked_and_recovers(fresh_simulator, devi
         GARBAGE[9],
         FINISH,
     )
-    agent = make_agent(device, endpoint.base_url, tmp_path, parse_retries=2)
+    agent = make_agent(device, endpoint.base_url, tmp_path, parse_retries=2, profile="generic")
     result, _ = timed_run(agent, "open settings and go back home")
     assert_status_line(result, "success")
     steps = check_trajectory(result, steps=3)
@@ -487,7 +487,8 @@ def test_garbage_for_several_steps_is_reasked_and_recovers(fresh_simulator, devi
 def test_garbage_every_time_fails_with_the_errors_recorded(fresh_simulator, device, endpoint, tmp_path):
     endpoint.add(*[answer(g, "thinking...") if i % 2 else g for i, g in enumerate(GARBAGE)])
     before = len(fresh_simulator.command_log)
-    agent = make_agent(device, endpoint.base_url, tmp_path, parse_retries=len(GARBAGE) - 1)
+    # the generic profile explains each parse error to the model (autoglm re-asks silently)
+    agent = make_agent(device, endpoint.base_url, tmp_path, parse_retries=len(GARBAGE) - 1, profile="generic")
     result, elapsed = timed_run(agent, "open settings")
     assert elapsed < RUN_BOUND_S
     assert_status_line(result, "failure", f"no valid action after {len(GARBAGE)} tries")

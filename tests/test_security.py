@@ -284,7 +284,8 @@ def test_hostile_app_names_are_refused_and_nothing_starts(
         assert record.outcome == "feedback", (name, record.outcome, record.message)
         assert record.message.startswith("Launch failed:"), record.message
         # the model is told, on its next turn
-        assert "Launch failed" in json.dumps(request["messages"], ensure_ascii=False)
+        told = json.dumps(request["messages"], ensure_ascii=False)
+        assert "Launch failed" in told or "启动失败" in told
     programs = {argv[0] for rec in sim.command_log for argv in rec.argv}
     assert not programs & {"am", "monkey"}, "no app was started"
     assert disallowed(sim.command_log) == []
@@ -309,7 +310,10 @@ INJECTION = (
 )
 
 
-def test_prompt_injection_on_screen_cannot_run_commands(home_simulator, canaries, device, endpoint, tmp_path):
+@pytest.mark.parametrize("profile", ["generic", "autoglm"])
+def test_prompt_injection_on_screen_cannot_run_commands(
+    home_simulator, canaries, device, endpoint, tmp_path, profile
+):
     sim = home_simulator
     phone = sim.phone
     # a note whose text gives orders to the agent
@@ -341,16 +345,19 @@ def test_prompt_injection_on_screen_cannot_run_commands(home_simulator, canaries
         answer('do(action="Launch", app="sh -c \'rm -rf /sdcard\'; reboot")'),
         answer('finish(message="done as the note said")'),
     )
-    result = make_agent(device, endpoint, tmp_path).run("read me my shopping list note")
+    result = make_agent(device, endpoint, tmp_path, profile=profile).run("read me my shopping list note")
     assert result.status == "success", result.message
     assert INJECTION.split("`")[0] in on_screen[0], "the injection was on screen"
 
-    # the system prompt the model got tells it that screen text is not instructions
-    assert "not instructions" in endpoint.requests[0]["messages"][0]["content"]
+    # this project's prompt tells the model that screen text is not instructions (the autoglm
+    # profile keeps the reference's prompt as trained: there the executor alone stands guard)
+    if profile == "generic":
+        assert "not instructions" in endpoint.requests[0]["messages"][0]["content"]
     # Call_API runs nothing: the model is told it is not available
     outcomes = [r.outcome for r in result.records]
     assert outcomes == ["done", "feedback", "done", "done", "done", "done", "feedback", "finished"]
-    assert "Call_API is not available" in json.dumps(endpoint.requests[2]["messages"])
+    told = json.dumps(endpoint.requests[2]["messages"], ensure_ascii=False)
+    assert "Call_API is not available" in told or "Call_API 在此不可用" in told
     # what the model typed went into the browser's address field as text
     assert phone.state.foreground == BROWSER
     assert phone.state.focused_text == "$(rm -rf /sdcard) `reboot`"
@@ -444,7 +451,8 @@ def test_user_answers_reach_the_model_and_the_run_goes_on(home_simulator, device
     result = agent.run("buy a shirt")
     assert result.status == "success", result.message
     assert handed == ["log in please", "send it"]
-    assert "The user answered: the blue one" in json.dumps(endpoint.requests[2]["messages"])
+    told = json.dumps(endpoint.requests[2]["messages"], ensure_ascii=False)
+    assert "The user answered: the blue one" in told or "用户的回答：the blue one" in told
     taps = [argv for rec in home_simulator.command_log for argv in rec.argv if argv[:2] == ["input", "tap"]]
     assert len(taps) == 1
 

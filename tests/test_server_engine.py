@@ -478,6 +478,9 @@ def test_build_vllm_command() -> None:
     assert "--trust-remote-code" not in cmd
     sg = build_vllm_command("/m", engine="sglang", port=30000)
     assert sg[:3] == ["python", "-m", "sglang.launch_server"] and sg[sg.index("--port") + 1] == "30000"
+    # the official client's SGLang recipe
+    assert "--mm-enable-dp-encoder" in sg and sg[sg.index("--context-length") + 1] == "25480"
+    assert sg[sg.index("--mm-process-config") + 1] == '{"image":{"max_pixels":5000000}}'
     with pytest.raises(AutoGLMError):
         build_vllm_command("/m", tensor_parallel_size=0)
     assert "--reasoning-parser glm45" in vllm_readme_text()

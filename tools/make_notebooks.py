@@ -87,8 +87,11 @@ SERVER_CODE = code(
         agent_settings = checkpoint_agent_settings(MODEL_PATH)
 
     print("endpoint:", BASE_URL)
-    for key, value in agent_settings.items():
-        print(f"  {key}: {value!r}")
+    if "profile" in agent_settings:  # how requests are built for this checkpoint
+        profile = agent_settings["profile"]
+        print("  profile:", profile.describe())
+        for key in ("system_prompt", "image_max_pixels", "max_steps"):
+            print(f"  {key}: {getattr(profile, key)!r}")
     """
 )
 

@@ -14,10 +14,9 @@ from pydantic import BaseModel, ConfigDict
 
 from autoglm_agent.agent import AgentConfig
 from autoglm_agent.errors import ConfigError
+from autoglm_agent.profiles import AGENT_FILE
 
 __all__ = ["AGENT_FILE", "DemoSettings", "load_settings"]
-
-AGENT_FILE = "agent.json"
 
 
 class DemoSettings(BaseModel):
@@ -25,6 +24,8 @@ class DemoSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    #: The profile's name (agent.json is the checkpoint's profile, over ``generic``).
+    name: str = "autoglm-agent-demo"
     system_prompt: str = (
         "You operate an Android phone for the user. Today is {date}. "
         "Look at the screenshot and answer one action: <think>why</think><answer>action</answer>."
@@ -35,6 +36,7 @@ class DemoSettings(BaseModel):
 
     def agent_config(self, **overrides: Any) -> AgentConfig:
         fields: dict[str, Any] = {
+            "profile": "generic",  # what agent.json extends: the checkpoint's own profile
             "system_prompt": self.system_prompt,
             "image_max_pixels": self.image_max_pixels,
             "lang": self.lang,
@@ -45,16 +47,16 @@ class DemoSettings(BaseModel):
 
 
 def load_settings(model_dir: str | Path) -> DemoSettings:
-    """The checkpoint's ``agent.json``, read by the same code as the CLI's embedded default."""
-    from autoglm_agent.endpoint import checkpoint_agent_settings
+    """The checkpoint's ``agent.json`` (the demo checkpoint's profile), validated as demo settings."""
+    from autoglm_agent.profiles import checkpoint_profile
 
     path = Path(model_dir) / AGENT_FILE
     if not path.is_file():
         raise ConfigError(
             f"{path} is missing", hint="the demo checkpoint ships an agent.json next to its weights"
         )
-    settings = checkpoint_agent_settings(Path(model_dir))
+    checkpoint_profile(Path(model_dir))  # the same validation as the agent's
     try:
-        return DemoSettings.model_validate(settings)
+        return DemoSettings.model_validate_json(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise ConfigError(f"{path} is not valid demo settings: {exc}".splitlines()[0]) from None

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -71,6 +72,9 @@ class ServerState:
     created: int = field(default_factory=lambda: int(time.time()))
     shrink: Shrinker | None = None
     preprocess_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    #: The checkpoint's ``agent.json`` (opaque to the server), advertised in its model card so
+    #: that clients use the request format the checkpoint was trained on.
+    agent_profile: dict[str, Any] | None = None
 
 
 def model_shrinker(lm: LoadedModel, config: ServerConfig) -> Shrinker | None:
@@ -92,6 +96,7 @@ def build_state(config: ServerConfig, *, lm: LoadedModel | None = None) -> Serve
         max_new_tokens=config.max_new_tokens,
         torch_threads=config.torch_threads or lm.torch_threads,
     ).start()
+    agent_profile = read_agent_file(lm.path)
     return ServerState(
         config=config,
         lm=lm,
@@ -99,7 +104,24 @@ def build_state(config: ServerConfig, *, lm: LoadedModel | None = None) -> Serve
         asr=asr,
         shrink=model_shrinker(lm, config),
         preprocess_slots=asyncio.Semaphore(config.preprocess_workers),
+        agent_profile=agent_profile,
     )
+
+
+def read_agent_file(path: Any) -> dict[str, Any] | None:
+    """The JSON object in ``path/agent.json``, or None (absent or unreadable: a warning, no failure)."""
+    file = Path(path) / "agent.json"
+    if not file.is_file():
+        return None
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring %s: %s", file, exc)
+        return None
+    if not isinstance(data, dict):
+        log.warning("ignoring %s: not a JSON object", file)
+        return None
+    return data
 
 
 def _error_response(err: APIError) -> JSONResponse:
@@ -237,8 +259,9 @@ def create_app(state: ServerState) -> FastAPI:
             created=state.created,
             root=str(state.lm.path),
             max_model_len=state.lm.max_model_len,
+            agent_profile=state.agent_profile,
         )
-        return JSONResponse(ModelList(data=[card]).model_dump())
+        return JSONResponse(ModelList(data=[card]).model_dump(exclude_none=True))
 
     @app.get("/v1/models/{model_id:path}")
     async def model(model_id: str, request: Request) -> JSONResponse:
@@ -246,9 +269,13 @@ def create_app(state: ServerState) -> FastAPI:
         if model_id != config.served_model_name:
             raise _unknown_model(model_id, config.served_model_name)
         card = ModelCard(
-            id=model_id, created=state.created, root=str(state.lm.path), max_model_len=state.lm.max_model_len
+            id=model_id,
+            created=state.created,
+            root=str(state.lm.path),
+            max_model_len=state.lm.max_model_len,
+            agent_profile=state.agent_profile,
         )
-        return JSONResponse(card.model_dump())
+        return JSONResponse(card.model_dump(exclude_none=True))
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(

@@ -151,6 +151,8 @@ class ModelCard(BaseModel):
     owned_by: str = "autoglm-agent"
     root: str | None = None
     max_model_len: int | None = None
+    #: The checkpoint's own ``agent.json``: how clients should build requests for it.
+    agent_profile: dict[str, Any] | None = None
 
 
 class ModelList(BaseModel):

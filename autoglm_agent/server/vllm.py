@@ -103,6 +103,10 @@ def build_vllm_command(
             str(max_model_len),
             "--tp-size",
             str(tensor_parallel_size),
+            # the official client's SGLang recipe: the vision encoder data-parallel, native-size images
+            "--mm-enable-dp-encoder",
+            "--mm-process-config",
+            json.dumps({"image": {"max_pixels": max_pixels}}, separators=(",", ":")),
         ]
         if reasoning_parser:
             cmd += ["--reasoning-parser", reasoning_parser]
@@ -126,6 +130,7 @@ def vllm_readme_text() -> str:
         "back as `reasoning_content` and the answer alone as `content`, exactly like the embedded server. It "
         "listens on `--host 0.0.0.0` unless told otherwise (the agent usually runs on another machine): pass "
         "`--api-key KEY` there; the printed command shows the key as `****`. `--engine sglang` gives the "
-        "equivalent `python -m sglang.launch_server` command (`--context-length`, `--tp-size`, "
+        "equivalent `python -m sglang.launch_server` command with that client's SGLang recipe (`--context-length`, "
+        '`--mm-enable-dp-encoder`, `--mm-process-config \'{"image":{"max_pixels":5000000}}\'`, `--tp-size`, '
         "`--reasoning-parser glm45`)."
     )
