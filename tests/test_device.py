@@ -228,17 +228,32 @@ class _RecordingShell:
         return ""
 
 
-def test_text_inputter_switches_ime_once_and_restores_it() -> None:
+def test_text_inputter_switches_ime_per_type_and_restores_it() -> None:
     sh = _RecordingShell()
-    ti = text.TextInputter(sh, mode="auto", has_adbkeyboard=lambda: True)
+    adb_ime = shlex.quote(text.ADB_KEYBOARD_IME)
+    back = f"ime set {shlex.quote(sh.ime)}"
+    ti = text.TextInputter(sh, mode="auto", has_adbkeyboard=lambda: True, settle_s=0)
     ti.type_text("你好")
+    assert sh.calls[0] == "settings get secure default_input_method"
+    assert sh.calls[1] == f"ime enable {adb_ime} && ime set {adb_ime}"
+    assert sh.calls[2].startswith("am broadcast -a ADB_INPUT_B64")
+    assert sh.calls[3:] == [back]  # the user's IME is back after each Type
+    sh.calls.clear()
     ti.type_text("world")
-    ti.clear_text()
-    assert sum(c.startswith("ime enable") for c in sh.calls) == 1
+    assert sh.calls[1] == f"ime set {adb_ime}"  # enabled once is enough
+    assert sh.calls[-1] == back
+    sh.calls.clear()
+    ti.clear_text()  # a clear leaves the restore to the type that follows...
+    assert ti.restore_pending and back not in sh.calls
+    ti.type_text("x")
+    assert sh.calls[-1] == back and not ti.restore_pending
+    assert sum(c.startswith("ime set") or " ime set " in c for c in sh.calls) == 2
+    sh.calls.clear()
+    ti.clear_text()  # ...or to close() when none does
     ti.close()
-    assert sh.calls[-1] == f"ime set {shlex.quote(sh.ime)}"
+    assert sh.calls[-1] == back
     ti.close()  # idempotent
-    assert sh.calls[-1] == f"ime set {shlex.quote(sh.ime)}"
+    assert sh.calls[-1] == back and sh.calls.count(back) == 1
 
 
 def test_text_inputter_fallback_refuses_non_ascii() -> None:
@@ -764,20 +779,22 @@ def test_sim_back_home_and_current_app(dev: AdbDevice, home_simulator: Simulator
 )
 def test_sim_type_text_with_adb_keyboard(home_simulator: Simulator, content: str) -> None:
     sim = home_simulator
-    with AdbDevice(sim.serial, text_input="auto") as d:
+    with AdbDevice(sim.serial, text_input="auto", ime_settle_s=0) as d:
         assert d.text_input_strategy == "adbkeyboard"
         _open_new_note(d, sim)
         d.type_text(content)
         assert sim.phone.state.focused_text == content
-        assert sim.phone.state.ime == "com.android.adbkeyboard/.AdbIME"
+        assert sim.phone.state.ime == LATIN_IME  # ADB Keyboard is on only while typing
         d.clear_text()
         assert sim.phone.state.focused_text == ""
         d.type_text(content)
+        assert sim.phone.state.ime == LATIN_IME
         d.type_text(content)
         assert sim.phone.state.focused_text == content * 2
-    # close() gave the phone its own keyboard back; the IME was switched once
-    assert sim.phone.state.ime == LATIN_IME
-    assert len(_ran(sim, "ime")) == 3  # enable + set, then set back
+        assert sim.phone.state.ime == LATIN_IME
+    # three Types (the clear + type pair is one switch): enable once, then a set and a set back each
+    ime = _ran(sim, "ime")
+    assert [a[1] for a in ime] == ["enable", "set", "set", "set", "set", "set", "set"]
     assert not [a for a in _ran(sim, "rm") if any("sdcard" in x for x in a)]
     assert not _ran(sim, "echo")
 

@@ -360,6 +360,12 @@ def test_cli_doctor_exit_codes_and_output(sim: Simulator, endpoint: ScriptedEndp
     assert "✓ adb" in out and "✓ device" in out and "✓ endpoint" in out
     assert "! ADB Keyboard" in out and "fix: enable it:" in out
     assert KEY not in out
+    # the profile a run would use: chosen by the model name, its prompt from the official client
+    assert "✓ profile" in out and "autoglm (prompt from phone-agent 0.1.1" in out
+    code, out = _doctor(
+        "-d", sim.serial, "--base-url", endpoint.base_url, "--api-key", KEY, "--profile", "nope"
+    )
+    assert code == 0 and "! profile" in out and "unknown profile 'nope'" in out
 
     _enable_adb_keyboard(sim)
     code, out = _doctor(
@@ -377,7 +383,7 @@ def test_cli_doctor_exit_codes_and_output(sim: Simulator, endpoint: ScriptedEndp
     code, out = _doctor("-d", "10.9.8.7:5555", "--json")
     assert code == 1
     data = json.loads(out)
-    assert [c["name"] for c in data] == ["adb", "device", "ADB Keyboard", "endpoint"]
+    assert [c["name"] for c in data] == ["adb", "device", "ADB Keyboard", "endpoint", "profile"]
     assert data[1]["ok"] is False and data[1]["severity"] == "error"
 
 

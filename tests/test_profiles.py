@@ -92,10 +92,10 @@ def test_swipe_duration_grows_with_distance_like_the_reference() -> None:
     assert Timings().swipe_duration(0, 0, 500, 500) == 300
 
 
-def test_profile_sampling_and_chat_model_settings(simulator: Any) -> None:
+def test_profile_sampling_and_chat_model_settings(home_simulator: Any) -> None:
     """The profile's sampling goes on each request unless the chat model was given its own."""
     script = [answer('finish(message="done")')] * 2
-    with ScriptedEndpoint(script) as ep, AdbDevice(simulator.serial) as device:
+    with ScriptedEndpoint(script) as ep, AdbDevice(home_simulator.serial) as device:
         greedy = PhoneAgent(
             device, ChatAutoGLM(base_url=ep.base_url, max_retries=0), AgentConfig(profile="autoglm")
         )
@@ -109,8 +109,11 @@ def test_profile_sampling_and_chat_model_settings(simulator: Any) -> None:
     assert (second["temperature"], second["max_tokens"], second["top_p"]) == (0.7, 64, 0.85)
 
 
-def test_generic_profile_keeps_its_own_dialect(simulator: Any) -> None:
-    with ScriptedEndpoint([answer('finish(message="done")')]) as ep, AdbDevice(simulator.serial) as device:
+def test_generic_profile_keeps_its_own_dialect(home_simulator: Any) -> None:
+    with (
+        ScriptedEndpoint([answer('finish(message="done")')]) as ep,
+        AdbDevice(home_simulator.serial) as device,
+    ):
         agent = PhoneAgent(
             device, ChatAutoGLM(base_url=ep.base_url, model="some-vlm", max_retries=0), AgentConfig()
         )

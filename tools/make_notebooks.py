@@ -281,8 +281,8 @@ QUICKSTART: list[Cell] = [
         """
         ## Clean up
 
-        Closing the device gives the phone its own keyboard back (the agent may switch to ADB Keyboard
-        to type); then the server and the simulator stop.
+        Closing the device releases its ADB connection (the phone already has its own keyboard back:
+        the agent switches to ADB Keyboard only while it types); then the server and the simulator stop.
         """
     ),
     code(
@@ -368,9 +368,9 @@ REAL_PHONE: list[Cell] = [
 
         Android's `input text` types printable ASCII only. For Chinese, emoji or accents, install
         [ADB Keyboard](https://github.com/senzhk/ADBKeyBoard) on the phone (`adb install ADBKeyboard.apk`);
-        you do not need to enable or select it. `AdbDevice` enables and switches to it while typing,
-        and switches your own keyboard back when it is closed. `text_input_strategy` says which way
-        it will type.
+        you do not need to enable or select it. `AdbDevice` switches to it for each Type and switches
+        your own keyboard back right after, as the official AutoGLM client does. `text_input_strategy`
+        says which way it will type.
         """
     ),
     code(

@@ -62,7 +62,12 @@ from autoglm_agent.device.base import (
     Screenshot,
     ScreenshotError,
 )
-from autoglm_agent.device.text import ADB_KEYBOARD_PACKAGE, TextInputMode, TextInputter
+from autoglm_agent.device.text import (
+    ADB_KEYBOARD_PACKAGE,
+    IME_SWITCH_SETTLE_S,
+    TextInputMode,
+    TextInputter,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -555,12 +560,15 @@ class AdbDevice:
 
     ``serial`` None picks the only connected device (or ``$ANDROID_SERIAL``). ``timeout`` bounds
     every ADB call (``uiautomator dump`` gets at least 30 s). ``text_input`` picks the typing
-    strategy (see :mod:`autoglm_agent.device.text`). ``capture`` is ``"screencap"`` (PNG over
+    strategy (see :mod:`autoglm_agent.device.text`); with ADB Keyboard, the phone's own keyboard is
+    current again after each Type, and ``ime_settle_s`` is waited after switching to ADB Keyboard
+    (0 for the simulator, which needs no wait). ``capture`` is ``"screencap"`` (PNG over
     ``screencap -p``, the robust default) or ``"framebuffer"`` (raw pixels over the
     ``framebuffer:`` service; no PNG encode on the phone, but more bytes on the wire and absent or
     broken on some devices).
 
-    Use it as a context manager, or call :meth:`close`, so that the phone gets its own keyboard back.
+    Use it as a context manager, or call :meth:`close` (a ``clear_text`` that no ``type_text``
+    followed may have left ADB Keyboard on until the next command or ``close``).
     """
 
     def __init__(
@@ -572,6 +580,7 @@ class AdbDevice:
         timeout: float = 10.0,
         text_input: TextInputMode = "auto",
         capture: CaptureMethod = "screencap",
+        ime_settle_s: float = IME_SWITCH_SETTLE_S,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -602,6 +611,7 @@ class AdbDevice:
             has_adbkeyboard=lambda: ADB_KEYBOARD_PACKAGE in self._installed(),
             focused_text_length=self._focused_text_length,
             serial=self.serial,
+            settle_s=ime_settle_s,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -617,14 +627,25 @@ class AdbDevice:
         self.close()
 
     def close(self) -> None:
-        """Restore the phone's own keyboard if ADB Keyboard was switched on. Idempotent; never
-        raises for a device that has gone away (logs a warning instead)."""
+        """Restore the phone's own keyboard if a ``clear_text`` left ADB Keyboard on. Idempotent;
+        never raises for a device that has gone away (logs a warning instead)."""
         if self._closed:
             return
         self._closed = True
         try:
             self._text.close()
         except DeviceError as exc:
+            logger.warning("could not restore the keyboard on %s: %s", self.serial, exc)
+
+    def _restore_keyboard(self) -> None:
+        """A ``clear_text`` that no ``type_text`` followed left ADB Keyboard on: switch the user's
+        keyboard back before anything else reaches the phone (the screenshot after a lone clear
+        shows the phone as its user has it). Costs nothing when no restore is pending."""
+        if not self._text.restore_pending:
+            return
+        try:
+            self._text.restore_keyboard()  # clears the pending flag before its own command runs
+        except DeviceError as exc:  # the command that follows meets the same trouble, and says so
             logger.warning("could not restore the keyboard on %s: %s", self.serial, exc)
 
     # ------------------------------------------------------------------ resolution
@@ -728,6 +749,7 @@ class AdbDevice:
 
         ``exec_out`` asks for raw binary stdout over shell v1 devices (the ``exec:`` service).
         """
+        self._restore_keyboard()
         timeout = timeout or self.timeout
         deadline = time.monotonic() + timeout
         with self._errors(_brief(command), timeout):
@@ -800,6 +822,7 @@ class AdbDevice:
     def _capture_framebuffer(self) -> Image.Image:
         """Raw pixels from the ``framebuffer:`` service (header: version, bpp[, colorspace], size,
         width, height, then offset/length of red, blue, green, alpha)."""
+        self._restore_keyboard()  # `_exec` does this for every other command
         deadline = time.monotonic() + self.timeout
         with self._errors("`framebuffer:`"):
             c = self._open("framebuffer:", self.timeout)
@@ -910,11 +933,14 @@ class AdbDevice:
 
     def type_text(self, text: str) -> None:
         """Type ``text`` into the focused field exactly (any Unicode with ADB Keyboard; printable
-        ASCII, newlines and tabs with ``input text``). Raises ``TextInputError``."""
+        ASCII, newlines and tabs with ``input text``). Raises ``TextInputError``. ADB Keyboard is
+        switched on for this call only: the phone's own keyboard is current when it returns."""
         self._text.type_text(text)
 
     def clear_text(self) -> None:
-        """Clear the focused field (ADB Keyboard's ADB_CLEAR_TEXT, else MOVE_END + DELs)."""
+        """Clear the focused field (ADB Keyboard's ADB_CLEAR_TEXT, else MOVE_END + DELs). With ADB
+        Keyboard, the user's keyboard comes back with the ``type_text`` that usually follows, else
+        before the next command reaches the phone."""
         self._text.clear_text()
 
     @property

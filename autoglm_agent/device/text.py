@@ -2,15 +2,19 @@
 
 Everything that reaches the device shell is built here and is either ``shlex.quote``-d or base64:
 the text never becomes shell syntax, whatever it contains (``a'; rm -rf /sdcard; echo '`` is typed
-literally).
+literally), and neither does an IME id read back from the device.
 
 Two strategies:
 
 * ``adbkeyboard`` — `ADB Keyboard <https://github.com/senzhk/ADBKeyBoard>`_
-  (``com.android.adbkeyboard/.AdbIME``). The phone's current IME is remembered, ADB Keyboard is
-  enabled and selected once per :class:`TextInputter`, text goes out as
-  ``am broadcast -a ADB_INPUT_B64 --es msg <base64 of UTF-8> -p com.android.adbkeyboard`` and the
-  original IME is restored by :meth:`TextInputter.close`.
+  (``com.android.adbkeyboard/.AdbIME``), switched on for each Type only, as the official
+  Open-AutoGLM client does: remember the phone's current IME
+  (``settings get secure default_input_method``), ``ime set`` ADB Keyboard, clear the field
+  (``ADB_CLEAR_TEXT``), type (``am broadcast -a ADB_INPUT_B64 --es msg <base64 of UTF-8> -p
+  com.android.adbkeyboard``), then ``ime set`` the remembered IME again. A user who takes over
+  mid-run, or whose run crashed, finds their own keyboard, and the screenshot after a Type shows
+  the phone as its user has it. See :class:`TextInputter` for the details (a clear followed by a
+  type is one switch; ADB Keyboard already the phone's keyboard: no switching at all).
 * ``input`` — ``input text`` with Android's own escaping (a space is ``%s``); ASCII only.
 
 ``auto`` picks ADB Keyboard when it is installed, else ``input``.
@@ -20,7 +24,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import shlex
+import time
 import unicodedata
 from collections.abc import Callable
 from typing import Literal, Protocol
@@ -42,6 +48,14 @@ ADBKEYBOARD_CHUNK_BYTES = 1500
 INPUT_TEXT_CHUNK_CHARS = 400
 #: Longest shell command line this module builds (several ``input`` calls joined with ``&&``).
 MAX_COMMAND_CHARS = 3000
+
+#: Seconds to wait after switching to ADB Keyboard, before the first broadcast. ADB Keyboard
+#: registers its broadcast receiver only once the system has bound it and created its input view;
+#: a broadcast sent before that is dropped without an error. Paid only when a switch happened.
+IME_SWITCH_SETTLE_S = 0.3
+
+#: What an IME id looks like (``package/.Class`` or ``package/full.Class``).
+_IME_ID = re.compile(r"^[A-Za-z][\w.]*/[\w.$]+$")
 
 KEYCODE_TAB = 61
 KEYCODE_ENTER = 66
@@ -251,9 +265,46 @@ def _broadcast_failed(output: str) -> bool:
 # --------------------------------------------------------------------------- strategy object
 
 
+def _last_line(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _ime_command_failed(output: str) -> bool:
+    """``ime set``/``ime enable`` answer with exit status 0 even when they fail."""
+    low = output.lower()
+    return "unknown input method" in low or "error" in low or "exception" in low
+
+
 class TextInputter:
-    """Per-device text input state: which strategy, whether ADB Keyboard was switched on, and the
-    IME to restore. Create one per device connection; call :meth:`close` when done."""
+    """Per-device text input: the strategy and, for ADB Keyboard, the IME switch around each Type.
+
+    With ADB Keyboard, the phone's own IME is current except while text is cleared or typed:
+
+    * :meth:`type_text` reads the current IME (``settings get secure default_input_method``); unless
+      it is ADB Keyboard it runs ``ime set`` ADB Keyboard (with ``ime enable`` the first time, or
+      when a plain ``ime set`` is refused), sends the broadcasts, then ``ime set``-s the IME it read,
+      in a ``finally`` (a failed broadcast restores it too). Two ``ime set`` per Type (a third only
+      when the user disabled ADB Keyboard meanwhile, for the retry with ``ime enable``).
+    * :meth:`clear_text` followed by :meth:`type_text` (how a Type action clears then types) is one
+      read, one switch and one restore: ``clear_text`` switches and clears and leaves the restore
+      pending (:attr:`restore_pending`); the ``type_text`` after it types and restores without
+      reading the IME again. A clear that no type follows is undone by :meth:`restore_keyboard`,
+      which ``AdbDevice`` calls before any other command reaches the phone, and by :meth:`close`.
+    * ADB Keyboard already current, and no other IME seen by this inputter: it is taken as the
+      phone's own keyboard (a test phone set up that way) and left alone, no ``ime`` command at all.
+      A crashed run of an older version that kept it on looks the same from here; it is logged
+      once, and choosing a keyboard on the phone (or ``adb shell ime reset``) fixes it for good.
+    * Once the user's IME has been seen, that is what gets restored, even when a later Type finds
+      ADB Keyboard on (a restore that was lost to a dropped connection, say): the remembered IME is
+      never ADB Keyboard itself.
+    * ``default_input_method`` unset (``null``) or unreadable: ``ime reset`` restores the system's
+      default keyboard. An IME id read from the phone is ``shlex.quote``-d like everything else.
+
+    ``settle_s`` is waited after a real switch to ADB Keyboard, before the first broadcast (see
+    :data:`IME_SWITCH_SETTLE_S`). Create one inputter per device connection; call :meth:`close`
+    when done.
+    """
 
     def __init__(
         self,
@@ -263,17 +314,29 @@ class TextInputter:
         has_adbkeyboard: Callable[[], bool],
         focused_text_length: Callable[[], int | None] | None = None,
         serial: str = "device",
+        settle_s: float = IME_SWITCH_SETTLE_S,
     ) -> None:
         if mode not in ("auto", "adbkeyboard", "input"):
             raise ValueError(f"text_input must be 'auto', 'adbkeyboard' or 'input', not {mode!r}")
+        if settle_s < 0:
+            raise ValueError("settle_s must not be negative")
         self._shell = shell
         self.mode: TextInputMode = mode
         self._has_adbkeyboard = has_adbkeyboard
         self._focused_text_length = focused_text_length
         self._serial = serial
+        self.settle_s = float(settle_s)
         self._strategy: Literal["adbkeyboard", "input"] | None = None
-        self._original_ime: str | None = None
-        self._ime_switched = False
+        #: ADB Keyboard is known to be enabled (``ime set`` alone will do).
+        self._enabled = False
+        #: The user's IME, as last read while it was current: None = not seen yet, "" = unknown
+        #: (``null``), restored with ``ime reset``. Never ADB Keyboard.
+        self._user_ime: str | None = None
+        #: While ADB Keyboard is on because of this inputter: the IME to give back ("" = reset).
+        self._restore_to: str | None = None
+        #: ``clear_text`` switched (or found ADB Keyboard current) for the ``type_text`` expected next.
+        self._pending = False
+        self._told_left_on = False
 
     # -- strategy ------------------------------------------------------------------------
     @property
@@ -295,43 +358,108 @@ class TextInputter:
             logger.debug("text input on %s: %s", self._serial, self._strategy)
         return self._strategy
 
-    def _ensure_adbkeyboard_active(self) -> None:
-        if self._ime_switched:
+    @property
+    def restore_pending(self) -> bool:
+        """True from a :meth:`clear_text` with ADB Keyboard to the :meth:`type_text` after it: ADB
+        Keyboard may be on, and the IME was read already. :meth:`restore_keyboard` ends it."""
+        return self._pending
+
+    # -- the IME switch ------------------------------------------------------------------
+    def _switch_on(self, after_clear: bool = False) -> None:
+        """Make ADB Keyboard the current IME; ``_restore_to`` then says what to give back.
+        ``after_clear``: the ``clear_text`` just before did this already."""
+        if after_clear or self._restore_to is not None:
             return
-        current = self._shell("settings get secure default_input_method", check=False).strip()
-        self._original_ime = current if current and current != "null" else None
-        if current != ADB_KEYBOARD_IME:
-            ime = shlex.quote(ADB_KEYBOARD_IME)
+        current = _last_line(self._shell("settings get secure default_input_method", check=False))
+        if current == ADB_KEYBOARD_IME:
+            self._enabled = True
+            if self._user_ime is not None:
+                self._restore_to = self._user_ime
+            elif not self._told_left_on:
+                self._told_left_on = True
+                logger.info(
+                    "ADB Keyboard is the current keyboard on %s: leaving it on (if a crashed run left "
+                    "it there, choose your keyboard on the phone or run `adb shell ime reset`)",
+                    self._serial,
+                )
+            return
+        self._user_ime = current if _IME_ID.match(current) else ""
+        ime = shlex.quote(ADB_KEYBOARD_IME)
+        out = self._shell(f"ime set {ime}", check=False) if self._enabled else ""
+        if not self._enabled or _ime_command_failed(out):  # first time, or disabled since
             out = self._shell(f"ime enable {ime} && ime set {ime}", check=False)
-            low = out.lower()
-            if "unknown input method" in low or "error" in low or "exception" in low:
+            if _ime_command_failed(out):
                 raise TextInputError(
-                    f"could not switch {self._serial} to ADB Keyboard: {out.strip().splitlines()[-1]}",
+                    f"could not switch {self._serial} to ADB Keyboard: {_last_line(out)}",
                     hint="enable it by hand in Settings > System > Keyboards, or use text_input='input'",
                 )
-        self._ime_switched = True
+        self._enabled = True
+        self._restore_to = self._user_ime
+        if self.settle_s > 0:
+            time.sleep(self.settle_s)
+
+    def _switch_back(self) -> None:
+        """Give the user's IME back if ADB Keyboard is on because of this inputter."""
+        target, self._restore_to, self._pending = self._restore_to, None, False
+        if target is None:
+            return
+        if target:
+            out = self._shell(f"ime set {shlex.quote(target)}", check=False)
+            if not _ime_command_failed(out):
+                return
+            # the user's IME is gone (uninstalled or disabled meanwhile): the system default it is
+            logger.warning(
+                "could not switch %s back to %s (%s); resetting to the default keyboard",
+                self._serial,
+                target,
+                _last_line(out),
+            )
+            self._user_ime = ""
+        out = self._shell("ime reset", check=False)
+        self._enabled = False  # `ime reset` also resets the enabled IMEs
+        if _ime_command_failed(out):
+            logger.warning("could not restore the keyboard on %s: %s", self._serial, _last_line(out))
 
     # -- public --------------------------------------------------------------------------
     def type_text(self, text: str) -> None:
+        """Type ``text`` into the focused field; with ADB Keyboard, the user's IME is current again
+        when this returns (or raises)."""
+        after_clear, self._pending = self._pending, False  # this call owns the switch now
         if not text:
+            self._switch_back()
             return
         if self.strategy == "adbkeyboard":
-            self._ensure_adbkeyboard_active()
-            for cmd in adbkeyboard_type_commands(text):
-                out = self._shell(cmd)
-                if _broadcast_failed(out):
-                    raise TextInputError(f"ADB Keyboard broadcast failed on {self._serial}: {out.strip()}")
+            try:
+                self._switch_on(after_clear)
+                for cmd in adbkeyboard_type_commands(text):
+                    out = self._shell(cmd)
+                    if _broadcast_failed(out):
+                        raise TextInputError(
+                            f"ADB Keyboard broadcast failed on {self._serial}: {out.strip()}"
+                        )
+            finally:
+                self._switch_back()
             return
         for cmd in input_text_commands(text):
             self._shell(cmd)
 
     def clear_text(self) -> None:
-        """Clear the focused text field."""
+        """Clear the focused text field. With ADB Keyboard, the restore of the user's IME waits for
+        the :meth:`type_text` that normally follows (or :meth:`restore_keyboard`)."""
+        after_clear, self._pending = self._pending, False
         if self.strategy == "adbkeyboard":
-            self._ensure_adbkeyboard_active()
-            out = self._shell(adbkeyboard_clear_command())
-            if _broadcast_failed(out):
-                raise TextInputError(f"ADB Keyboard clear failed on {self._serial}: {out.strip()}")
+            cleared = False
+            try:
+                self._switch_on(after_clear)
+                out = self._shell(adbkeyboard_clear_command())
+                if _broadcast_failed(out):
+                    raise TextInputError(f"ADB Keyboard clear failed on {self._serial}: {out.strip()}")
+                cleared = True
+            finally:
+                if cleared:
+                    self._pending = True  # the type_text that follows restores (or the next command)
+                else:
+                    self._switch_back()
             return
         length: int | None = None
         if self._focused_text_length is not None:
@@ -343,13 +471,12 @@ class TextInputter:
             return
         self._shell(keyevent_clear_command(DEFAULT_CLEAR_DELETES if length is None else length))
 
+    def restore_keyboard(self) -> None:
+        """Give the user's IME back now if a :meth:`clear_text` left ADB Keyboard on; the next
+        Type reads the IME afresh. Idempotent."""
+        self._switch_back()
+
     def close(self) -> None:
-        """Give the phone its own keyboard back (when ADB Keyboard was switched on)."""
-        if not self._ime_switched:
-            return
-        self._ime_switched = False
-        original = self._original_ime
-        if original == ADB_KEYBOARD_IME:
-            return
-        cmd = f"ime set {shlex.quote(original)}" if original else "ime reset"
-        self._shell(cmd, check=False)
+        """Give the phone its own keyboard back (only a pending clear can have left ADB Keyboard
+        on). Idempotent."""
+        self._switch_back()

@@ -313,6 +313,7 @@ class Phone:
         density: int = 320,
         clock: Callable[[], datetime] | None = None,
         locale: str = "en",
+        adb_keyboard: bool = True,
     ) -> None:
         from autoglm_agent.sim.apps import build_registry, initial_data
 
@@ -332,6 +333,8 @@ class Phone:
         self.seed = seed
         self.shuffle = shuffle
         self.locale = locale
+        #: Whether ADB Keyboard (``com.android.adbkeyboard``) is installed; most real phones lack it.
+        self.adb_keyboard = adb_keyboard
         self.clock: Callable[[], datetime] = clock or datetime.now
         self.lock = threading.RLock()
         self.apps: dict[str, App] = build_registry()
@@ -402,7 +405,10 @@ class Phone:
     def packages(self) -> list[SimApp]:
         from autoglm_agent.sim.apps import SYSTEM_PACKAGES
 
-        return [a.info for a in self.apps.values()] + list(SYSTEM_PACKAGES)
+        pkgs = [a.info for a in self.apps.values()] + list(SYSTEM_PACKAGES)
+        if not self.adb_keyboard:
+            pkgs = [a for a in pkgs if a.package != ADB_IME.split("/")[0]]
+        return pkgs
 
     def _resolve_component(self, component: str) -> tuple[str, str] | None:
         if "/" not in component:
@@ -809,7 +815,7 @@ class Phone:
 
     @_locked
     def imes(self) -> list[str]:
-        return [LATIN_IME, ADB_IME]
+        return [LATIN_IME, ADB_IME] if self.adb_keyboard else [LATIN_IME]
 
     @_locked
     def current_ime(self) -> str:
