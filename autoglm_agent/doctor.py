@@ -22,18 +22,24 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 from collections.abc import Sequence
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import adbutils
-from adbutils.errors import AdbError, AdbTimeout
 from pydantic import BaseModel, field_validator
 
-from autoglm_agent.device import DeviceError, DeviceInfo, ensure_adb_server, find_adb, list_devices
-from autoglm_agent.device.apps import parse_package_list
-from autoglm_agent.device.text import ADB_KEYBOARD_IME, ADB_KEYBOARD_PACKAGE, ADB_KEYBOARD_URL
+from autoglm_agent.device import (
+    AdbDevice,
+    AdbNotFoundError,
+    DeviceError,
+    DeviceInfo,
+    DeviceTimeoutError,
+    adb_server_version,
+    find_adb,
+    list_devices,
+    state_error,
+)
+from autoglm_agent.device.text import ADB_KEYBOARD_IME, ADB_KEYBOARD_URL
 from autoglm_agent.errors import AutoGLMError
 
 __all__ = [
@@ -59,7 +65,6 @@ ENDPOINT_DOWN_FIX = "start it (autoglm-agent serve) or check --base-url"
 #: Seconds allowed for ``GET /models`` (total, connect).
 HTTP_TIMEOUT_S = 5.0
 HTTP_CONNECT_TIMEOUT_S = 3.0
-_MARKER = "--autoglm-doctor--"
 
 
 class Check(BaseModel):
@@ -151,20 +156,19 @@ def _check_adb(adb_host: str, adb_port: int, timeout: float) -> Check:
     path = find_adb()
     where = f"{adb_host}:{adb_port}"
     try:
-        ensure_adb_server(adb_host, adb_port)
-        version = adbutils.AdbClient(host=adb_host, port=adb_port, socket_timeout=timeout).server_version()
-    except DeviceError as exc:
+        version = adb_server_version(adb_host, adb_port, timeout=timeout)
+    except AdbNotFoundError as exc:
         fix = (
             ADB_INSTALL_FIX
             if path is None
             else (exc.hint or f"run `{path} -P {adb_port} start-server` to see why")
         )
         return Check(name="adb", ok=False, detail=exc.message, fix=fix)
-    except (AdbError, OSError, EOFError, subprocess.SubprocessError) as exc:
+    except DeviceError as exc:
         return Check(
             name="adb",
             ok=False,
-            detail=f"the adb server at {where} does not answer: {exc}",
+            detail=f"the adb server at {where} does not answer: {exc.message}",
             fix=f"restart it: `adb -P {adb_port} kill-server && adb -P {adb_port} start-server`",
         )
     binary = path or "no adb binary here (the server answers)"
@@ -176,7 +180,6 @@ def _check_adb(adb_host: str, adb_port: int, timeout: float) -> Check:
 
 def _select_device(infos: Sequence[DeviceInfo], serial: str | None) -> tuple[Check, str | None]:
     """The device check over ``adb devices`` output, and the serial to use when it passed."""
-    from autoglm_agent.device.adb import _state_error
 
     def describe(d: DeviceInfo) -> str:
         return f"{d.serial} ({d.model})" if d.model else d.serial
@@ -197,7 +200,7 @@ def _select_device(infos: Sequence[DeviceInfo], serial: str | None) -> tuple[Che
                 name="device", ok=False, detail=f"device {serial} not found (connected: {known})", fix=fix
             ), None
         if not match.online:
-            err = _state_error(serial, match.state)
+            err = state_error(serial, match.state)
             return Check(name="device", ok=False, detail=err.message, fix=err.hint), None
         return Check(name="device", ok=True, detail=f"{describe(match)} online"), serial
     online = [d for d in infos if d.online]
@@ -215,7 +218,7 @@ def _select_device(infos: Sequence[DeviceInfo], serial: str | None) -> tuple[Che
             None,
         )
     if infos:
-        err = _state_error(infos[0].serial, infos[0].state)
+        err = state_error(infos[0].serial, infos[0].state)
         return Check(name="device", ok=False, detail=err.message, fix=err.hint), None
     return Check(name="device", ok=False, detail="no Android device is connected", fix=NO_DEVICE_FIX), None
 
@@ -238,35 +241,25 @@ def _check_device(
 def _check_keyboard(serial: str, adb_host: str, adb_port: int, timeout: float) -> Check:
     """One shell command: is the package installed, and is its IME in ``ime list -s``."""
     name = "ADB Keyboard"
-    command = f"pm list packages {ADB_KEYBOARD_PACKAGE}; echo {_MARKER}; ime list -s"
     try:
-        client = adbutils.AdbClient(host=adb_host, port=adb_port, socket_timeout=timeout)
-        out = client.device(serial).shell(command, timeout=timeout)
-    except (AdbTimeout, TimeoutError) as exc:
+        with AdbDevice(serial, adb_host=adb_host, adb_port=adb_port, timeout=timeout) as device:
+            status = device.adb_keyboard_status()
+    except DeviceTimeoutError as exc:
         return Check(
             name=name,
             ok=False,
-            detail=f"{serial} did not answer a shell command within {timeout:g}s ({type(exc).__name__})",
+            detail=f"{serial} did not answer a shell command within {timeout:g}s: {exc.message}",
             fix="wake and unlock the phone; if it persists, reconnect it (`autoglm-agent devices` shows its state)",
         )
-    except (AdbError, OSError, EOFError) as exc:
+    except DeviceError as exc:
         return Check(
             name=name,
             ok=False,
-            detail=f"could not run a shell command on {serial}: {_last_line(str(exc) or type(exc).__name__)}",
-            fix="reconnect the phone; `autoglm-agent devices` shows its state",
-        )
-    packages_out, sep, imes_out = out.partition(_MARKER)
-    if not sep:
-        return Check(
-            name=name,
-            ok=False,
-            severity="warning",
-            detail=f"could not read the packages and keyboards of {serial}: {_last_line(out)}",
-            fix=f"try `{_adb_cmd(serial, 'shell', 'ime', 'list', '-s')}` by hand",
+            detail=f"could not ask {serial} about its keyboards: {exc.message}",
+            fix=exc.hint or "reconnect the phone; `autoglm-agent devices` shows its state",
         )
     enable = _adb_cmd(serial, "shell", "ime", "enable", ADB_KEYBOARD_IME)
-    if ADB_KEYBOARD_PACKAGE not in parse_package_list(packages_out):
+    if status == "missing":
         return Check(
             name=name,
             ok=False,
@@ -274,8 +267,7 @@ def _check_keyboard(serial: str, adb_host: str, adb_port: int, timeout: float) -
             detail=f"ADB Keyboard is not installed on {serial}: non-ASCII text (Chinese) cannot be typed",
             fix=f"install ADB Keyboard: {ADB_KEYBOARD_URL} and `{enable}`",
         )
-    enabled = {line.strip() for line in imes_out.splitlines() if line.strip()}
-    if ADB_KEYBOARD_IME not in enabled:
+    if status == "disabled":
         return Check(
             name=name,
             ok=False,

@@ -11,11 +11,13 @@ from autoglm_agent.device.adb import (
     AdbDevice,
     DeviceInfo,
     ShellOutput,
+    adb_server_version,
     connect,
     disconnect,
     ensure_adb_server,
     find_adb,
     list_devices,
+    state_error,
 )
 from autoglm_agent.device.apps import display_name, registry_candidates, resolve_app
 from autoglm_agent.device.base import (
@@ -53,6 +55,7 @@ __all__ = [
     "ScreenshotError",
     "ShellOutput",
     "TextInputError",
+    "adb_server_version",
     "connect",
     "disconnect",
     "display_name",
@@ -61,4 +64,5 @@ __all__ = [
     "list_devices",
     "registry_candidates",
     "resolve_app",
+    "state_error",
 ]

@@ -63,6 +63,7 @@ from autoglm_agent.device.base import (
     ScreenshotError,
 )
 from autoglm_agent.device.text import (
+    ADB_KEYBOARD_IME,
     ADB_KEYBOARD_PACKAGE,
     IME_SWITCH_SETTLE_S,
     TextInputMode,
@@ -311,6 +312,15 @@ def _client(adb_host: str, adb_port: int, timeout: float) -> adbutils.AdbClient:
     return adbutils.AdbClient(host=adb_host, port=adb_port, socket_timeout=timeout)
 
 
+def adb_server_version(adb_host: str = "127.0.0.1", adb_port: int = 5037, *, timeout: float = 10.0) -> int:
+    """The adb server's protocol version (starting a local server when needed). Raises ``DeviceError``."""
+    ensure_adb_server(adb_host, adb_port)
+    try:
+        return int(_client(adb_host, adb_port, timeout).server_version())
+    except (AdbError, OSError, EOFError, ValueError, subprocess.SubprocessError) as exc:
+        raise _server_error(adb_host, adb_port, exc) from exc
+
+
 # =========================================================================== device listing
 
 
@@ -367,7 +377,8 @@ def list_devices(
         raise _server_error(adb_host, adb_port, exc) from exc
 
 
-def _state_error(serial: str, state: str) -> DeviceOfflineError:
+def state_error(serial: str, state: str) -> DeviceOfflineError:
+    """The error (with its fix) for a device listed in ``state`` (unauthorized, offline...)."""
     if state == "unauthorized":
         return DeviceOfflineError(
             f"device {serial} is unauthorized",
@@ -468,7 +479,7 @@ def connect(address: str, *, adb_host: str = "127.0.0.1", adb_port: int = 5037, 
             if state == "device":
                 return info.serial
             if state == "unauthorized":
-                raise _state_error(info.serial, state)
+                raise state_error(info.serial, state)
         if time.monotonic() >= deadline:
             break
         time.sleep(0.1)
@@ -666,7 +677,7 @@ class AdbDevice:
                 )
                 raise NoDeviceError(f"device {serial} not found (connected: {known})", hint=hint)
             if match.state != "device":
-                raise _state_error(serial, match.state)
+                raise state_error(serial, match.state)
             return serial
         online = [d for d in infos if d.state == "device"]
         if len(online) == 1:
@@ -677,7 +688,7 @@ class AdbDevice:
                 "choose one with --device SERIAL"
             )
         if infos:
-            raise _state_error(infos[0].serial, infos[0].state)
+            raise state_error(infos[0].serial, infos[0].state)
         raise NoDeviceError(NO_DEVICE_MESSAGE)
 
     def _read_features(self) -> frozenset[str]:
@@ -712,7 +723,7 @@ class AdbDevice:
                     hint="run `adb start-server`; if adb is missing: apt-get install -y adb",
                 ) from exc
             if "unauthorized" in low:
-                raise _state_error(self.serial, "unauthorized") from exc
+                raise state_error(self.serial, "unauthorized") from exc
             if "offline" in low:
                 raise DeviceOfflineError(
                     f"device {self.serial} went offline during {what}",
@@ -989,6 +1000,19 @@ class AdbDevice:
             self.installed_packages()
         assert self._packages is not None
         return self._packages
+
+    def adb_keyboard_status(self) -> Literal["missing", "disabled", "enabled"]:
+        """Whether ADB Keyboard is installed and in the phone's enabled IMEs (one shell command)."""
+        marker = "--autoglm-ime--"
+        out = self._sh(f"pm list packages {ADB_KEYBOARD_PACKAGE}; echo {marker}; ime list -s", check=False)
+        packages, sep, imes = out.partition(marker)
+        if not sep:
+            last = (out.strip().splitlines() or ["no output"])[-1]
+            raise DeviceError(f"could not read the packages and keyboards of {self.serial}: {last}")
+        if ADB_KEYBOARD_PACKAGE not in parse_package_list(packages):
+            return "missing"
+        enabled = {line.strip() for line in imes.splitlines()}
+        return "enabled" if ADB_KEYBOARD_IME in enabled else "disabled"
 
     def launcher_activities(self) -> list[LauncherEntry]:
         """Apps on the launcher: ``cmd package query-activities`` (Android 7+), cached."""
