@@ -867,7 +867,9 @@ def reference_cmd(
         path = reference.fetch()
         if not json_out:
             console.print(
-                f"fetched {reference.REFERENCE_PACKAGE} {reference.REFERENCE_VERSION}: {path}", markup=False
+                f"fetched {reference.REFERENCE_PACKAGE} {reference.REFERENCE_VERSION}: {path}",
+                markup=False,
+                soft_wrap=True,
             )
     ref = reference.load()
     info = {
@@ -883,6 +885,7 @@ def reference_cmd(
             "phone-agent is not available: the autoglm profile falls back to this project's own prompt; "
             "run `autoglm-agent reference fetch`",
             markup=False,
+            soft_wrap=True,
         )
     elif action == "show":
         console.print(

@@ -224,3 +224,28 @@ def test_cli_take_over_waits_for_enter_and_goes_on(fresh_simulator: Any, tmp_pat
     assert proc.returncode == 0, text
     assert "please log in" in text and "success" in text
     assert requests == 3  # the run went on after the take-over
+
+
+def test_a_tampered_reference_wheel_is_never_imported(tmp_path: Path) -> None:
+    from autoglm_agent import reference
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / f"phone_agent-{reference.REFERENCE_VERSION}-py3-none-any.whl").write_bytes(
+        b"PK not the real one"
+    )
+    code = (
+        "import sys\n"
+        "sys.modules['phone_agent'] = None\n"
+        "from autoglm_agent import reference\n"
+        "print(reference.load())\n"
+    )
+    env = {**os.environ, "AUTOGLM_CACHE_DIR": str(cache)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "None" and "does not match the pinned SHA-256" in proc.stderr
+    shown = subprocess.run(
+        [sys.executable, "-m", "autoglm_agent.cli", "reference", "--json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert shown.returncode == 0 and json.loads(shown.stdout)["version"] == reference.REFERENCE_VERSION
