@@ -140,3 +140,20 @@ def test_multilingual_profile_uses_the_reference_english_prompt() -> None:
     profile = get_profile("autoglm-multilingual")
     assert profile.lang == "en" and profile.prompt_source == "reference"
     assert get_profile("autoglm").lang == "zh"
+
+
+def test_current_app_names_follow_the_reference_table() -> None:
+    from autoglm_agent.device.base import AppInfo
+    from autoglm_agent.prompts.builder import ProfilePrompts
+
+    names = ProfilePrompts(get_profile("autoglm"))
+    assert names.app_name(AppInfo("com.tencent.mm", ".ui.LauncherUI")) == "微信"
+    assert names.app_name(AppInfo("com.android.settings")) == REF.app_name("com.android.settings")
+    # anything the table does not name, the launcher included, is what the reference calls it
+    assert names.app_name(AppInfo("com.android.calculator2")) == "System Home"
+    assert names.app_name(AppInfo("com.android.launcher3", "com.android.launcher3.Launcher")) == "System Home"
+    generic = ProfilePrompts(get_profile("generic"))
+    assert (
+        generic.app_name(AppInfo("com.android.calculator2", ".Calculator"))
+        == "com.android.calculator2/.Calculator"
+    )

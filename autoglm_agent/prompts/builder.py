@@ -90,9 +90,10 @@ class ProfilePrompts:
         """``current_app`` as the profile writes it."""
         if self.profile.app_names == "component":
             return str(app)
-        if self.reference is not None and (name := self.reference.app_name(app.package)):
-            return name
-        # beyond the reference's table: the app's common name, else the reference's word for "not an app"
+        if self.reference is not None:
+            # exactly the reference: its table's first name for the package, else "System Home"
+            return self.reference.app_name(app.package) or HOME_SCREEN
+        # without the reference (its prompt is not in use either): the app's common name
         names = names_for_package(app.package)
         if not names or names[0] == "Launcher":
             return HOME_SCREEN
