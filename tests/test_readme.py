@@ -44,8 +44,9 @@ def test_served_model_snippet_runs_against_an_endpoint(fresh_simulator, tmp_path
             "AdbDevice()", f"AdbDevice({fresh_simulator.serial!r})"
         )
         out = _run(code, tmp_path).splitlines()
-    assert out[0] == "success Wi-Fi is on 1"
-    assert out[1] == "I am asked who I am. AutoGLM"
+    assert out[0] == "autoglm (prompt from phone-agent 0.1.1, zh prompt)"  # chosen by the model name
+    assert out[1] == "success Wi-Fi is on 1"
+    assert out[2] == "I am asked who I am. AutoGLM"
 
 
 def test_offline_demo_snippet_opens_settings(tmp_path: Path) -> None:
