@@ -41,6 +41,7 @@ from autoglm_agent.device import (
 )
 from autoglm_agent.device.text import ADB_KEYBOARD_IME, ADB_KEYBOARD_URL
 from autoglm_agent.errors import AutoGLMError
+from autoglm_agent.llm import default_api_key
 
 __all__ = [
     "Check",
@@ -114,12 +115,6 @@ def mask_url(url: str) -> str:
         f"{kv.split('=', 1)[0]}=****" if "=" in kv else kv for kv in parts.query.split("&") if kv
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def _effective_api_key(api_key: str | None) -> str:
-    """The key a run sends (as ``ChatAutoGLM`` picks it): given, ``$AUTOGLM_API_KEY``,
-    ``$OPENAI_API_KEY``, else ``"EMPTY"``."""
-    return api_key or os.environ.get("AUTOGLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
 
 
 def _redact(checks: list[Check], secret: str | None) -> list[Check]:
@@ -309,7 +304,7 @@ def _check_endpoint(base_url: str | None, model: str, api_key: str | None, timeo
             detail=f"the base URL {shown} is not an http(s) URL",
             fix="pass --base-url http://HOST:PORT/v1",
         )
-    key = _effective_api_key(api_key)
+    key = default_api_key(api_key)
     total = min(HTTP_TIMEOUT_S, timeout)
     try:
         client = openai.OpenAI(
@@ -442,7 +437,7 @@ def run_checks(
         )
     checks.append(_check_endpoint(base_url, model, api_key, timeout))
     checks.extend(_check_profile(profile_line, profile_ok))
-    return _redact(checks, _effective_api_key(api_key))
+    return _redact(checks, default_api_key(api_key))
 
 
 def preflight(
@@ -474,7 +469,7 @@ def preflight(
     if base_url:
         checks.append(_check_endpoint(base_url, model, api_key, timeout))
     checks.extend(_check_profile(profile_line, profile_ok))
-    return _redact([c for c in checks if not c.ok], _effective_api_key(api_key))
+    return _redact([c for c in checks if not c.ok], default_api_key(api_key))
 
 
 def raise_on_errors(checks: Sequence[Check]) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "MODEL_PROVIDER",
     "ChatAutoGLM",
     "ThinkSplitter",
+    "default_api_key",
     "get_reasoning",
     "split_thinking",
 ]
@@ -61,6 +62,12 @@ _THINK_OPEN = "<think>"
 _THINK_CLOSE = "</think>"
 _ANSWER_OPEN = "<answer>"
 _REASONING_KEY = "reasoning_content"
+
+
+def default_api_key(api_key: str | None) -> str:
+    """The key a request carries: the one given, else ``$AUTOGLM_API_KEY``, ``$OPENAI_API_KEY``,
+    else ``"EMPTY"`` (what OpenAI-compatible servers without a key accept)."""
+    return api_key or os.environ.get("AUTOGLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
 
 
 # --------------------------------------------------------------------------- <think> splitting
@@ -366,9 +373,7 @@ class ChatAutoGLM(ChatOpenAI):
             and values.get("openai_api_key") is None
         ):
             values = {k: v for k, v in values.items() if k not in ("api_key", "openai_api_key")}
-            values["api_key"] = (
-                os.environ.get("AUTOGLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
-            )
+            values["api_key"] = default_api_key(None)
         return values
 
     @property

@@ -246,10 +246,14 @@ def discover_profile(
     """
     import openai
 
+    from autoglm_agent.llm import default_api_key
+
     client = openai.OpenAI(
-        base_url=base_url, api_key=api_key or "EMPTY", timeout=openai.Timeout(timeout, connect=min(timeout, 3.0)),
+        base_url=base_url,
+        api_key=default_api_key(api_key),
+        timeout=openai.Timeout(timeout, connect=min(timeout, 3.0)),
         max_retries=0,
-    )  # fmt: skip
+    )
     try:
         cards = list(client.models.list())
     except (openai.OpenAIError, ValueError) as exc:
