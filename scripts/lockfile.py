@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import sysconfig
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -55,8 +56,14 @@ def locked(lock: Path = LOCK) -> dict[str, str]:
 
 
 def installed() -> dict[str, str]:
-    """Name -> version of every distribution the running interpreter sees."""
-    return {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    """Name -> version of every distribution installed in the running interpreter's environment.
+
+    Only its site-packages count: a wheel a program put on ``sys.path`` at run time (the cached
+    ``phone-agent`` wheel that autoglm_agent.reference imports on Python 3.11) is not installed.
+    """
+    paths = sysconfig.get_paths()
+    site = list(dict.fromkeys([paths["purelib"], paths["platlib"]]))
+    return {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions(path=site)}
 
 
 def requirement_closure(root: str, have: dict[str, str]) -> set[str]:
