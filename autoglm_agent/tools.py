@@ -59,6 +59,7 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationErr
 from autoglm_agent.actions import Point, to_grid, to_pixels
 from autoglm_agent.agent import AgentCallbacks, AgentConfig, AgentResult, PhoneAgent
 from autoglm_agent.callbacks import LangChainEventsCallbacks, MultiCallbacks
+from autoglm_agent.device.adb import UiTreeError, parse_ui_xml
 from autoglm_agent.device.base import Device, Screenshot
 from autoglm_agent.errors import AutoGLMError, ConfigError
 from autoglm_agent.executor import ConfirmCallback, InteractCallback, TakeoverCallback
@@ -164,9 +165,11 @@ def condense_ui_tree(
     bounds of the root node. Raises ``AutoGLMError`` when ``xml`` is not a uiautomator dump.
     """
     try:
-        root = ET.fromstring(xml.strip())
+        root = parse_ui_xml(xml)
     except ET.ParseError as exc:
         raise AutoGLMError(f"the UI tree is not valid XML ({exc})", hint="dump it again") from None
+    except UiTreeError as exc:
+        raise AutoGLMError(exc.message, hint="the screen's UI tree was refused; use the screenshot") from None
     if root.tag != "hierarchy" and root.find(".//node") is None and root.tag != "node":
         raise AutoGLMError(f"the UI tree has no <hierarchy> or <node> elements (root <{root.tag}>)")
     if screen_size is None:

@@ -35,8 +35,10 @@ from types import TracebackType
 from typing import Literal
 
 import adbutils
+import defusedxml.ElementTree as defused_et
 from adbutils import AdbConnection
 from adbutils.errors import AdbError, AdbTimeout
+from defusedxml import DefusedXmlException
 from PIL import Image
 from pydantic import BaseModel
 
@@ -222,11 +224,25 @@ def decode_screencap(data: bytes, serial: str = "the device") -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
+class UiTreeError(DeviceError):
+    """A uiautomator dump that is not plain XML (a DTD, entities, external references)."""
+
+
+def parse_ui_xml(ui_xml: str) -> ET.Element:
+    """The root element of a uiautomator dump. The text is the phone's (any app can put anything
+    on screen): parsed with defusedxml, so DTDs, entity expansion and external references are
+    refused. Raises ``ET.ParseError`` for malformed XML and ``UiTreeError`` for forbidden constructs."""
+    try:
+        return defused_et.fromstring(ui_xml.strip())
+    except DefusedXmlException as exc:
+        raise UiTreeError(f"the UI tree uses a forbidden XML construct ({type(exc).__name__})") from None
+
+
 def focused_text_length(ui_xml: str) -> int | None:
     """Length of the text in the focused (editable) node of a uiautomator dump, if any."""
     try:
-        root = ET.fromstring(ui_xml)
-    except ET.ParseError:
+        root = parse_ui_xml(ui_xml)
+    except (ET.ParseError, UiTreeError):
         return None
     best: int | None = None
     for node in root.iter("node"):
