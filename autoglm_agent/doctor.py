@@ -34,6 +34,7 @@ from autoglm_agent.device import (
     DeviceError,
     DeviceInfo,
     DeviceTimeoutError,
+    adb_server_address,
     adb_server_version,
     find_adb,
     list_devices,
@@ -411,14 +412,18 @@ def run_checks(
     profile_line: str | None = None,
     profile_ok: bool = True,
     timeout: float = 10.0,
-    adb_host: str = "127.0.0.1",
-    adb_port: int = 5037,
+    adb_host: str | None = None,
+    adb_port: int | None = None,
 ) -> list[Check]:
     """Every check, in order: adb, device, ADB Keyboard, endpoint, profile (when given).
 
     A check that depends on a failed one is reported as a ``warning`` saying it was not checked.
     ``timeout`` bounds each ADB call; the HTTP request gets at most 5 s (3 s to connect).
     """
+    try:
+        adb_host, adb_port = adb_server_address(adb_host, adb_port)
+    except DeviceError as exc:
+        return [Check(name="adb", ok=False, detail=exc.message, fix=exc.hint)]
     checks = [_check_adb(adb_host, adb_port, timeout)]
     if checks[0].ok:
         device, found = _check_device(serial, adb_host, adb_port, timeout)
@@ -449,8 +454,8 @@ def preflight(
     profile_line: str | None = None,
     profile_ok: bool = True,
     timeout: float = 10.0,
-    adb_host: str = "127.0.0.1",
-    adb_port: int = 5037,
+    adb_host: str | None = None,
+    adb_port: int | None = None,
     check_device: bool = True,
 ) -> list[Check]:
     """The cheap checks run before every task; returns only the problems (empty: all good).
@@ -462,6 +467,10 @@ def preflight(
     """
     checks: list[Check] = []
     if check_device:
+        try:
+            adb_host, adb_port = adb_server_address(adb_host, adb_port)
+        except DeviceError as exc:
+            return [Check(name="adb", ok=False, detail=exc.message, fix=exc.hint)]
         device, found = _check_device(serial, adb_host, adb_port, timeout)
         checks.append(device)
         if found is not None:

@@ -4,6 +4,8 @@
 * ``fresh_simulator`` (function): a new simulator per test, for tests that change a lot of state.
 * ``home_simulator`` (function): the shared simulator with a fresh phone (home screen, default
   data) and an empty command log, for tests that only need a clean start.
+* ``private_adb`` (function): the port of a private adb server, started for the test and killed
+  after; it sees only what the test connects to it.
 
 Tests that need a simulator are skipped, with the reason, when the ``adb`` binary is missing.
 """
@@ -11,6 +13,8 @@ Tests that need a simulator are skipped, with the reason, when the ``adb`` binar
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -52,3 +56,18 @@ def home_simulator(simulator: Simulator) -> Simulator:
     simulator.reset()
     simulator.clear_command_log()
     return simulator
+
+
+@pytest.fixture
+def private_adb() -> Iterator[int]:
+    _require_adb()
+    from autoglm_agent.device import ensure_adb_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    ensure_adb_server("127.0.0.1", port)
+    try:
+        yield port
+    finally:
+        subprocess.run(["adb", "-P", str(port), "kill-server"], capture_output=True, timeout=20, check=False)

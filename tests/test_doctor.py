@@ -8,9 +8,7 @@ The shared adb server may see other simulators (other tests, other sessions), so
 from __future__ import annotations
 
 import json
-import shutil
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from autoglm_agent import cli
-from autoglm_agent.device import AdbDevice, ensure_adb_server
+from autoglm_agent.device import AdbDevice
 from autoglm_agent.device.text import ADB_KEYBOARD_IME, ADB_KEYBOARD_PACKAGE
 from autoglm_agent.doctor import Check, PreflightError, mask_url, preflight, raise_on_errors, run_checks
 from autoglm_agent.sim.runner import Simulator
@@ -60,19 +58,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def private_adb() -> Iterator[int]:
-    """A private adb server (started here, killed after): it sees only what a test connects."""
-    if shutil.which("adb") is None:
-        pytest.skip("the adb binary is not on PATH (Debian: apt install adb)")
-    port = _free_port()
-    ensure_adb_server("127.0.0.1", port)
-    try:
-        yield port
-    finally:
-        subprocess.run(["adb", "-P", str(port), "kill-server"], capture_output=True, timeout=20, check=False)
 
 
 def _shell(sim: Simulator, *args: str) -> str:

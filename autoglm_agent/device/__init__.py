@@ -7,18 +7,9 @@
 
 from __future__ import annotations
 
-from autoglm_agent.device.adb import (
-    AdbDevice,
-    DeviceInfo,
-    ShellOutput,
-    adb_server_version,
-    connect,
-    disconnect,
-    ensure_adb_server,
-    find_adb,
-    list_devices,
-    state_error,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from autoglm_agent.device.apps import display_name, registry_candidates, resolve_app
 from autoglm_agent.device.base import (
     AdbNotFoundError,
@@ -35,7 +26,45 @@ from autoglm_agent.device.base import (
     Screenshot,
     ScreenshotError,
     TextInputError,
+    adb_server_address,
 )
+
+if TYPE_CHECKING:
+    from autoglm_agent.device.adb import (
+        AdbDevice,
+        DeviceInfo,
+        ShellOutput,
+        adb_server_version,
+        connect,
+        disconnect,
+        ensure_adb_server,
+        find_adb,
+        list_devices,
+        state_error,
+    )
+
+#: Imported on first use: adbutils (and its reading of $ANDROID_ADB_SERVER_PORT) loads only when
+#: something talks to a phone, so a bad environment is reported as a one-line error there.
+_FROM_ADB = {
+    "AdbDevice",
+    "DeviceInfo",
+    "ShellOutput",
+    "adb_server_version",
+    "connect",
+    "disconnect",
+    "ensure_adb_server",
+    "find_adb",
+    "list_devices",
+    "state_error",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_ADB:
+        adb_server_address()  # adbutils reads $ANDROID_ADB_SERVER_PORT on import: check it first
+        return getattr(importlib.import_module("autoglm_agent.device.adb"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AdbDevice",
@@ -55,6 +84,7 @@ __all__ = [
     "ScreenshotError",
     "ShellOutput",
     "TextInputError",
+    "adb_server_address",
     "adb_server_version",
     "connect",
     "disconnect",

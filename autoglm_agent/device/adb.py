@@ -63,6 +63,7 @@ from autoglm_agent.device.base import (
     NoDeviceError,
     Screenshot,
     ScreenshotError,
+    adb_server_address,
 )
 from autoglm_agent.device.text import (
     ADB_KEYBOARD_IME,
@@ -288,9 +289,10 @@ def _is_local(host: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "")
 
 
-def ensure_adb_server(adb_host: str = "127.0.0.1", adb_port: int = 5037) -> None:
-    """Make sure an adb server answers at ``adb_host:adb_port``; start it (once) when it is local
-    and the adb binary exists. Raises ``AdbNotFoundError``."""
+def ensure_adb_server(adb_host: str | None = None, adb_port: int | None = None) -> None:
+    """Make sure an adb server answers at ``adb_host:adb_port`` (see ``adb_server_address``); start
+    it (once) when it is local and the adb binary exists. Raises ``AdbNotFoundError``."""
+    adb_host, adb_port = adb_server_address(adb_host, adb_port)
     if _server_reachable(adb_host, adb_port):
         return
     if not _is_local(adb_host):
@@ -328,8 +330,11 @@ def _client(adb_host: str, adb_port: int, timeout: float) -> adbutils.AdbClient:
     return adbutils.AdbClient(host=adb_host, port=adb_port, socket_timeout=timeout)
 
 
-def adb_server_version(adb_host: str = "127.0.0.1", adb_port: int = 5037, *, timeout: float = 10.0) -> int:
+def adb_server_version(
+    adb_host: str | None = None, adb_port: int | None = None, *, timeout: float = 10.0
+) -> int:
     """The adb server's protocol version (starting a local server when needed). Raises ``DeviceError``."""
+    adb_host, adb_port = adb_server_address(adb_host, adb_port)
     ensure_adb_server(adb_host, adb_port)
     try:
         return int(_client(adb_host, adb_port, timeout).server_version())
@@ -383,9 +388,10 @@ def _list(client: adbutils.AdbClient) -> list[DeviceInfo]:
 
 
 def list_devices(
-    adb_host: str = "127.0.0.1", adb_port: int = 5037, *, timeout: float = 10.0
+    adb_host: str | None = None, adb_port: int | None = None, *, timeout: float = 10.0
 ) -> list[DeviceInfo]:
     """Every device the adb server sees, online or not (serial, state, model where known)."""
+    adb_host, adb_port = adb_server_address(adb_host, adb_port)
     ensure_adb_server(adb_host, adb_port)
     try:
         return _list(_client(adb_host, adb_port, timeout))
@@ -460,9 +466,12 @@ def _same_endpoint(address: str, infos: Iterable[DeviceInfo]) -> DeviceInfo | No
     return found[0] if len(found) == 1 else None
 
 
-def connect(address: str, *, adb_host: str = "127.0.0.1", adb_port: int = 5037, timeout: float = 10.0) -> str:
+def connect(
+    address: str, *, adb_host: str | None = None, adb_port: int | None = None, timeout: float = 10.0
+) -> str:
     """``adb connect HOST:PORT`` (Wi-Fi ADB); waits until the device is usable and returns its
     serial. Raises ``DeviceConnectError`` when refused, ``DeviceOfflineError`` when unauthorized."""
+    adb_host, adb_port = adb_server_address(adb_host, adb_port)
     addr = _normalize_address(address)
     ensure_adb_server(adb_host, adb_port)
     client = _client(adb_host, adb_port, timeout)
@@ -506,9 +515,10 @@ def connect(address: str, *, adb_host: str = "127.0.0.1", adb_port: int = 5037, 
 
 
 def disconnect(
-    address: str, *, adb_host: str = "127.0.0.1", adb_port: int = 5037, timeout: float = 10.0
+    address: str, *, adb_host: str | None = None, adb_port: int | None = None, timeout: float = 10.0
 ) -> None:
     """``adb disconnect HOST:PORT``. Raises ``NoDeviceError`` when it was not connected."""
+    adb_host, adb_port = adb_server_address(adb_host, adb_port)
     addr = _normalize_address(address)
     ensure_adb_server(adb_host, adb_port)
     client = _client(adb_host, adb_port, timeout)
@@ -602,8 +612,8 @@ class AdbDevice:
         self,
         serial: str | None = None,
         *,
-        adb_host: str = "127.0.0.1",
-        adb_port: int = 5037,
+        adb_host: str | None = None,
+        adb_port: int | None = None,
         timeout: float = 10.0,
         text_input: TextInputMode = "auto",
         capture: CaptureMethod = "screencap",
@@ -613,8 +623,7 @@ class AdbDevice:
             raise ValueError("timeout must be positive")
         if capture not in ("screencap", "framebuffer"):
             raise ValueError(f"capture must be 'screencap' or 'framebuffer', not {capture!r}")
-        self.adb_host = adb_host
-        self.adb_port = adb_port
+        self.adb_host, self.adb_port = adb_host, adb_port = adb_server_address(adb_host, adb_port)
         self.timeout = float(timeout)
         self.capture: CaptureMethod = capture
         ensure_adb_server(adb_host, adb_port)

@@ -6,6 +6,7 @@ implements it for real phones and for the simulator.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -53,6 +54,24 @@ class ScreenshotError(DeviceError):
 
 class TextInputError(DeviceError):
     """Text cannot be typed (for example non-ASCII text without ADB Keyboard)."""
+
+
+def adb_server_address(adb_host: str | None = None, adb_port: int | None = None) -> tuple[str, int]:
+    """Where the adb server is: the values given, else ``$ANDROID_ADB_SERVER_ADDRESS`` and
+    ``$ANDROID_ADB_SERVER_PORT`` (what the adb binary itself reads), else 127.0.0.1:5037."""
+    host = adb_host or os.environ.get("ANDROID_ADB_SERVER_ADDRESS") or "127.0.0.1"
+    if adb_port is None:
+        raw = os.environ.get("ANDROID_ADB_SERVER_PORT", "").strip()
+        try:
+            adb_port = int(raw) if raw else 5037
+        except ValueError:
+            adb_port = -1
+        if not 0 < adb_port < 65536:
+            raise AdbNotFoundError(
+                f"ANDROID_ADB_SERVER_PORT={raw!r} is not a port number",
+                hint="set it to the adb server's port (usually 5037), or unset it",
+            )
+    return host, adb_port
 
 
 @dataclass(frozen=True)
