@@ -1,17 +1,19 @@
 """LangChain tools over a ``Device``: let any tool-calling chat model see and operate a phone.
 
 >>> toolkit = PhoneToolkit(AdbDevice(), agent_llm=ChatAutoGLM())      # doctest: +SKIP
->>> agent = langchain.agents.create_agent(planner_llm, toolkit.get_tools())  # doctest: +SKIP
+>>> agent = langchain.agents.create_agent(
+...     planner_llm, toolkit.get_tools(), middleware=toolkit.middleware()
+... )  # doctest: +SKIP
 
 The tools (names start with ``phone_`` so they never clash with other tools):
 
 =========================  =====================================================================
-``phone_screenshot``       the screen as an image content block (for vision models) plus a line
-                           of text with the screen size and foreground app; artifact: the
-                           ``Screenshot``
+``phone_screenshot``       a line of text with the screen size and foreground app, and the
+                           screen as an image (see "Images" below); artifact: a dict with the
+                           size, app and the image as a data URL
 ``phone_ui_tree``          the uiautomator hierarchy, by default condensed to one line per
                            clickable / text node with its center (for text-only models);
-                           artifact: the ``UiNode`` list
+                           artifact: the nodes as dicts
 ``phone_tap``              tap; ``phone_double_tap``, ``phone_long_press`` likewise at a point
 ``phone_swipe``            swipe from one point to another (scrolling: swipe up to see more below)
 ``phone_type_text``        type into the focused field (any Unicode), optionally clearing it first
@@ -21,7 +23,8 @@ The tools (names start with ``phone_`` so they never clash with other tools):
 ``phone_run_task``         the whole ``PhoneAgent`` (its own vision model loop) as one tool: give it
                            a task, get the status, message and steps back; only when the toolkit
                            has an ``agent_llm``. Its steps are reported to LangChain as child runs
-                           and ``autoglm_*`` custom events (see :mod:`autoglm_agent.callbacks`).
+                           and ``autoglm_*`` custom events (see :mod:`autoglm_agent.callbacks`);
+                           artifact: the ``AgentResult`` as a dict
 =========================  =====================================================================
 
 Coordinates: by default tools take **screen pixels** (0,0 = top-left; the screenshot tool says
@@ -35,10 +38,22 @@ as the tool's message with ``status="error"`` instead of raising, so an agent ca
 arguments likewise. Tools on one toolkit share a lock: parallel tool calls never interleave
 actions on the phone.
 
-About images in tool results: the screenshot is a standard LangChain image block, which
-langchain-openai turns into an ``image_url`` part of the ``tool`` message. OpenAI-compatible
-servers such as vLLM accept that; OpenAI's own Chat Completions API accepts only text in tool
-messages (use its Responses API, ``ChatOpenAI(use_responses_api=True)``, or another provider).
+Artifacts (``ToolMessage.artifact``, never sent to the model) are plain JSON-able data by default
+(``artifacts="json"``), so a LangGraph checkpointer can store them. ``artifacts="objects"`` gives
+the ``Screenshot`` (PIL image included: a checkpointer fails with "Type is not msgpack
+serializable: Screenshot"), the ``UiNode`` list and the ``AgentResult`` instead.
+
+Images (``image_in``): OpenAI's Chat Completions API accepts only text in ``tool`` messages, and
+langchain-openai sends an image block of a ``ToolMessage`` as an ``image_url`` part of it. So by
+default (``image_in="message"``) the screenshot tool's message is text only, the image is in its
+artifact, and ``PhoneImageMiddleware`` (``create_agent(..., middleware=toolkit.middleware())``)
+shows it to the model as a user message after the tool results; without the middleware the
+model gets the text alone. ``image_in="tool"`` puts the image block in the tool message itself,
+for servers that accept it (vLLM, SGLang, Anthropic, Gemini, OpenAI's Responses API).
+
+The phone model of ``phone_run_task`` runs with the tags ``"nostream"`` (LangGraph leaves its
+tokens out of ``stream_mode="messages"``) and :data:`PHONE_MODEL_TAG`; its runs still nest in
+the tool's run for tracing and ``astream_events``.
 """
 
 from __future__ import annotations
@@ -66,19 +81,31 @@ from autoglm_agent.executor import ConfirmCallback, InteractCallback, TakeoverCa
 from autoglm_agent.multimodal import DEFAULT_IMAGE_MAX_PIXELS, fit_to_budget, image_part
 
 __all__ = [
+    "PHONE_MODEL_TAG",
     "ArtifactMode",
     "CoordinateMode",
+    "ImageMode",
+    "PhoneImageMiddleware",  # noqa: F822 (module __getattr__: langchain is optional)
     "PhoneSession",
     "PhoneToolkit",
     "UiNode",
     "condense_ui_tree",
     "format_result",
     "format_ui_nodes",
+    "show_screenshots",
 ]
 
 CoordinateMode = Literal["pixels", "grid"]
-#: ``objects``: Screenshot / UiNode list / AgentResult; ``json``: plain dicts (checkpointer-safe).
+#: ``json``: plain dicts (checkpointer-safe, the default); ``objects``: Screenshot / UiNode list /
+#: AgentResult (a LangGraph checkpointer cannot store them).
 ArtifactMode = Literal["objects", "json"]
+#: Where the screenshot's image goes: ``message`` (default): not in the tool message (text only,
+#: what OpenAI's Chat Completions API requires), ``PhoneImageMiddleware`` shows it to the model
+#: as a user message; ``tool``: an image block in the tool message.
+ImageMode = Literal["message", "tool"]
+#: Tag of the phone model's runs inside ``phone_run_task`` (with LangGraph's ``"nostream"``).
+PHONE_MODEL_TAG = "autoglm:phone_model"
+_NOSTREAM_TAG = "nostream"  # langgraph.constants.TAG_NOSTREAM
 _GRID_MAX = 999
 
 
@@ -348,14 +375,18 @@ class PhoneSession:
         coordinates: CoordinateMode = "pixels",
         image_max_pixels: int | None = DEFAULT_IMAGE_MAX_PIXELS,
         image_format: Literal["jpeg", "png"] = "jpeg",
-        artifacts: ArtifactMode = "objects",
+        artifacts: ArtifactMode = "json",
+        image_in: ImageMode = "message",
     ) -> None:
         if coordinates not in ("pixels", "grid"):
             raise ConfigError(f"coordinates must be 'pixels' or 'grid', not {coordinates!r}")
         if artifacts not in ("objects", "json"):
             raise ConfigError(f"artifacts must be 'objects' or 'json', not {artifacts!r}")
+        if image_in not in ("message", "tool"):
+            raise ConfigError(f"image_in must be 'message' or 'tool', not {image_in!r}")
         self.device = device
         self.artifacts: ArtifactMode = artifacts
+        self.image_in: ImageMode = image_in
         self.coordinates: CoordinateMode = coordinates
         self.image_max_pixels = image_max_pixels
         self.image_format: Literal["jpeg", "png"] = image_format
@@ -557,10 +588,14 @@ class ScreenshotTool(_PhoneTool):
             text += " Coordinates for the phone tools are pixels of this image."
         if shot.secure:
             text += " The screen is protected (secure): the image is black, use phone_ui_tree instead."
-        content = [
-            {"type": "text", "text": text},
-            {"type": "image", "base64": data, "mime_type": mime},
-        ]
+        content: Any
+        if session.image_in == "tool":
+            content = [
+                {"type": "text", "text": text},
+                {"type": "image", "base64": data, "mime_type": mime},
+            ]
+        else:  # Chat Completions takes only text in tool messages: PhoneImageMiddleware shows it
+            content = text
         if session.artifacts == "json":
             meta = {
                 "width": shot.width,
@@ -569,6 +604,7 @@ class ScreenshotTool(_PhoneTool):
                 "secure": shot.secure,
                 "captured_at": shot.captured_at,
                 "image_size": list(shown),
+                "image_url": url,
             }
             return content, meta
         return content, shot
@@ -778,7 +814,11 @@ class RunTaskTool(_PhoneTool):
         config = self.agent_config
         if params.max_steps is not None:
             config = config.model_copy(update={"max_steps": params.max_steps})
-        bridge = LangChainEventsCallbacks(run_manager, thinking=self.thinking_events)
+        # The phone model's runs nest in this tool's run (tracing, astream_events) but are tagged
+        # "nostream": LangGraph's stream_mode="messages" of the parent graph leaves its tokens out.
+        # The bridge runs the model under a config with these tags (see _open_step_run).
+        tags = [_NOSTREAM_TAG, PHONE_MODEL_TAG]
+        bridge = LangChainEventsCallbacks(run_manager, config={"tags": tags}, thinking=self.thinking_events)
         agent = PhoneAgent(
             self.device,
             self.llm,
@@ -818,9 +858,14 @@ class PhoneToolkit(BaseToolkit):
         image_max_pixels / image_format: how ``phone_screenshot`` encodes the screen (default
             1,280 image tokens' worth, JPEG; ``None`` for full size).
         artifacts: what the tools put in ``ToolMessage.artifact`` (never sent to the model):
-            ``"objects"`` (default) the ``Screenshot`` (PIL image included), the ``UiNode`` list and
-            the ``AgentResult``; ``"json"`` plain dicts instead. Use ``"json"`` with a LangGraph
-            checkpointer: it cannot persist a PIL image ("Type is not msgpack serializable").
+            ``"json"`` (default) plain JSON-able dicts (the screenshot's with the image as a data
+            URL), which a LangGraph checkpointer stores; ``"objects"`` the ``Screenshot`` (PIL
+            image included), the ``UiNode`` list and the ``AgentResult``, which it cannot ("Type
+            is not msgpack serializable: Screenshot").
+        image_in: ``"message"`` (default): ``phone_screenshot``'s tool message is text only (OpenAI
+            Chat Completions accepts nothing else there) and ``middleware()`` shows the image as a
+            user message after the tool results; ``"tool"``: the image block is in the tool
+            message (vLLM, Anthropic, Gemini, OpenAI's Responses API accept that).
         agent_callbacks, confirm, takeover, interact: passed to the ``PhoneAgent`` of
             ``phone_run_task`` (without ``confirm`` a sensitive tap stops the run: fail closed).
         thinking_events: how ``phone_run_task`` reports the model's reasoning as custom events
@@ -835,7 +880,8 @@ class PhoneToolkit(BaseToolkit):
     coordinates: CoordinateMode = "pixels"
     image_max_pixels: int | None = Field(DEFAULT_IMAGE_MAX_PIXELS, ge=28 * 28)
     image_format: Literal["jpeg", "png"] = "jpeg"
-    artifacts: ArtifactMode = "objects"
+    artifacts: ArtifactMode = "json"
+    image_in: ImageMode = "message"
     agent_callbacks: Annotated[AgentCallbacks | None, SkipValidation] = None
     confirm: Annotated[ConfirmCallback | None, SkipValidation] = None
     takeover: Annotated[TakeoverCallback | None, SkipValidation] = None
@@ -866,7 +912,8 @@ class PhoneToolkit(BaseToolkit):
         coordinates: CoordinateMode = "pixels",
         image_max_pixels: int | None = DEFAULT_IMAGE_MAX_PIXELS,
         image_format: Literal["jpeg", "png"] = "jpeg",
-        artifacts: ArtifactMode = "objects",
+        artifacts: ArtifactMode = "json",
+        image_in: ImageMode = "message",
         agent_callbacks: AgentCallbacks | None = None,
         confirm: ConfirmCallback | None = None,
         takeover: TakeoverCallback | None = None,
@@ -893,6 +940,7 @@ class PhoneToolkit(BaseToolkit):
                 image_max_pixels=image_max_pixels,
                 image_format=image_format,
                 artifacts=artifacts,
+                image_in=image_in,
                 agent_callbacks=agent_callbacks,
                 confirm=confirm,
                 takeover=takeover,
@@ -909,6 +957,7 @@ class PhoneToolkit(BaseToolkit):
             image_max_pixels=self.image_max_pixels,
             image_format=self.image_format,
             artifacts=self.artifacts,
+            image_in=self.image_in,
         )
 
     _session: PhoneSession
@@ -947,3 +996,115 @@ class PhoneToolkit(BaseToolkit):
                 )
             )
         return tools
+
+    def middleware(self, *, max_images: int | None = None) -> list[Any]:
+        """``create_agent`` middleware for these tools: ``[PhoneImageMiddleware(...)]`` (needs the
+        ``langchain`` package). With ``image_in="message"`` it is how the model sees screenshots."""
+        return [_middleware_class()(max_images=max_images, max_pixels=self.image_max_pixels)]
+
+
+# =========================================================================== middleware
+def _screenshot_block(message: Any, max_pixels: int | None) -> dict[str, Any] | None:
+    """The image of a text-only ``phone_screenshot`` tool message, from its artifact."""
+    from langchain_core.messages import ToolMessage
+
+    if not isinstance(message, ToolMessage) or message.name != ScreenshotTool.model_fields["name"].default:
+        return None
+    if message.status == "error":
+        return None
+    content = message.content
+    if isinstance(content, list) and any(
+        isinstance(p, dict) and p.get("type") in ("image", "image_url") for p in content
+    ):
+        return None  # image_in="tool": already there
+    artifact = message.artifact
+    if isinstance(artifact, dict) and isinstance(artifact.get("image_url"), str):
+        url = artifact["image_url"]
+    elif isinstance(artifact, Screenshot):
+        url = image_part(artifact.image, max_pixels=max_pixels)["image_url"]["url"]
+    else:
+        return None
+    header, _, data = url.partition(",")
+    mime = header.removeprefix("data:").split(";", 1)[0]
+    return {"type": "image", "base64": data, "mime_type": mime}
+
+
+def show_screenshots(
+    messages: list[Any], *, max_images: int | None = None, max_pixels: int | None = DEFAULT_IMAGE_MAX_PIXELS
+) -> list[Any]:
+    """``messages`` with the image of each text-only ``phone_screenshot`` result shown in a user
+    message right after its group of tool messages (all tool results of one AI message must
+    follow it directly in Chat Completions). ``max_images``: only the latest ones."""
+    from langchain_core.messages import HumanMessage, ToolMessage
+
+    found = [i for i, m in enumerate(messages) if _screenshot_block(m, max_pixels) is not None]
+    if max_images is not None:
+        found = found[len(found) - max_images :] if max_images > 0 else []
+    if not found:
+        return list(messages)
+    wanted = set(found)
+    out: list[Any] = []
+    pending: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        out.append(message)
+        if i in wanted:
+            block = _screenshot_block(message, max_pixels)
+            assert block is not None
+            pending += [
+                {
+                    "type": "text",
+                    "text": f"The screenshot from {message.name} (call {message.tool_call_id}):",
+                },
+                block,
+            ]
+        following = messages[i + 1] if i + 1 < len(messages) else None
+        if pending and not isinstance(following, ToolMessage):
+            out.append(HumanMessage(content=pending))
+            pending = []
+    return out
+
+
+@cache
+def _middleware_class() -> type[Any]:
+    try:
+        from langchain.agents.middleware import AgentMiddleware
+    except ImportError:  # pragma: no cover - langchain is optional
+        raise ConfigError(
+            "PhoneImageMiddleware needs the langchain package", hint="pip install 'langchain>=1.0'"
+        ) from None
+
+    class PhoneImageMiddleware(AgentMiddleware):  # type: ignore[misc]
+        """Shows ``phone_screenshot`` images to the model as user messages (``image_in="message"``).
+
+        Before each model call, after the tool messages answering one AI message, it inserts a
+        user message with the images of the text-only screenshot results among them (from their
+        artifacts). The graph's state is unchanged. ``max_images``: only the latest ones (all by
+        default, as with images in tool messages).
+        """
+
+        def __init__(
+            self, *, max_images: int | None = None, max_pixels: int | None = DEFAULT_IMAGE_MAX_PIXELS
+        ):
+            super().__init__()
+            self.max_images = max_images
+            self.max_pixels = max_pixels
+
+        def _rewrite(self, request: Any) -> Any:
+            messages = show_screenshots(
+                request.messages, max_images=self.max_images, max_pixels=self.max_pixels
+            )
+            return request.override(messages=messages)
+
+        def wrap_model_call(self, request: Any, handler: Any) -> Any:
+            return handler(self._rewrite(request))
+
+        async def awrap_model_call(self, request: Any, handler: Any) -> Any:
+            return await handler(self._rewrite(request))
+
+    return PhoneImageMiddleware
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PhoneImageMiddleware":  # built on first use: langchain is an optional dependency
+        return _middleware_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

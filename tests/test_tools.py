@@ -27,7 +27,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import BaseModel
 
 from autoglm_agent.actions import to_grid
-from autoglm_agent.agent import AgentCallbacks, AgentConfig, AgentResult, PhoneAgent, StepRecord
+from autoglm_agent.agent import AgentCallbacks, AgentConfig, PhoneAgent, StepRecord
 from autoglm_agent.callbacks import (
     EVENT_ACTION,
     EVENT_RUN_END,
@@ -103,7 +103,7 @@ def device(home_simulator) -> Iterator[AdbDevice]:
 
 @pytest.fixture
 def tools(device) -> dict[str, BaseTool]:
-    return {t.name: t for t in PhoneToolkit(device).get_tools()}
+    return {t.name: t for t in PhoneToolkit(device, artifacts="objects", image_in="tool").get_tools()}
 
 
 @pytest.fixture
@@ -213,7 +213,7 @@ def test_grid_coordinates(home_simulator, device):
     assert "on the grid" in out.content
     assert phone.current_focus()[0] == NOTES
     shot = invoke(tools, "phone_screenshot")
-    assert "0-999 grid" in shot.content[0]["text"]
+    assert "0-999 grid" in shot.text
     bad = invoke(tools, "phone_tap", {"x": 1000, "y": 5})
     assert bad.status == "error" and "less than or equal to 999" in bad.content
 
@@ -394,7 +394,7 @@ def test_run_task_tool_in_create_agent_streams_phone_steps(home_simulator, devic
     tool_end = next(e for e in events if e["event"] == "on_tool_end" and e["name"] == "phone_run_task")
     message = tool_end["data"]["output"]
     assert message.content.startswith("status: success\nmessage: Settings is open\nsteps: 2")
-    assert isinstance(message.artifact, AgentResult) and message.artifact.steps == 2
+    assert message.artifact["status"] == "success" and message.artifact["steps"] == 2
     assert endpoint.remaining == 0
 
 

@@ -517,24 +517,35 @@ LANGCHAIN_TOOLS: list[Cell] = [
         ## 2. Call the tools by hand
 
         Tools are called the way an agent calls them, with a tool call; they answer a `ToolMessage`.
-        The screenshot's `content` is text plus an image block (what a vision model sees); its
-        `artifact` is the `Screenshot` object, which never goes to the model.
+        The screenshot's `content` is text: OpenAI's Chat Completions accepts no image in a tool
+        message. The image is in its `artifact` (JSON, so LangGraph checkpointers can store it), and
+        `create_agent(..., middleware=[toolkit.middleware()])` shows it to the model as a user message
+        (`PhoneToolkit(device, image_in="tool")` puts it in the tool message instead, for vLLM, SGLang
+        and APIs that accept that).
         """
     ),
     code(
         """
+        import base64
+        import io
+
         from IPython.display import display
         from langchain_core.messages import ToolMessage
+        from PIL import Image
 
 
         def call(name: str, **args: object) -> ToolMessage:
             return tools[name].invoke({"type": "tool_call", "name": name, "args": args, "id": f"call_{name}"})
 
 
+        def picture(data_url: str) -> Image.Image:
+            return Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1])))
+
+
         shot = call("phone_screenshot")
-        print(shot.content[0]["text"])
-        print("content blocks:", [block["type"] for block in shot.content])
-        display(shot.artifact.image.reduce(4))
+        print(shot.content)
+        print("artifact:", sorted(shot.artifact))
+        display(picture(shot.artifact["image_url"]).reduce(2))
         """
     ),
     code(
@@ -547,19 +558,19 @@ LANGCHAIN_TOOLS: list[Cell] = [
     md(
         """
         The condensed tree gives each element's center in screen pixels: enough for a text-only
-        model to tap. Here we pick the nodes from the tool's artifact (the parsed `UiNode` list).
+        model to tap. Here we pick the nodes from the tool's artifact (the parsed nodes, as dicts).
         """
     ),
     code(
         """
         nodes = tree.artifact
-        new_note = next(n for n in nodes if n.resource_id == "new_note")
-        print(call("phone_tap", x=new_note.center[0], y=new_note.center[1]).content)
+        new_note = next(n for n in nodes if n["resource_id"] == "new_note")
+        print(call("phone_tap", x=new_note["center"][0], y=new_note["center"][1]).content)
         print(call("phone_type_text", text="buy milk 买牛奶").content)
 
-        save = next(n for n in call("phone_ui_tree").artifact if n.label in ("Save", "保存"))
-        print(call("phone_tap", x=save.center[0], y=save.center[1]).content)
-        display(call("phone_screenshot").artifact.image.reduce(4))
+        save = next(n for n in call("phone_ui_tree").artifact if n["label"] in ("Save", "保存"))
+        print(call("phone_tap", x=save["center"][0], y=save["center"][1]).content)
+        display(picture(call("phone_screenshot").artifact["image_url"]).reduce(2))
         """
     ),
     code(
