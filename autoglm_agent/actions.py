@@ -43,7 +43,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
+from bisect import bisect_right
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
@@ -195,7 +196,9 @@ def to_grid(x_px: float, y_px: float, width: int, height: int) -> Point:
 # --------------------------------------------------------------------------------------------
 
 # Matches everything that split_response treats as markup and removes from the answer.
-_TAG_RE = re.compile(r"<\s*/?\s*(?:think|answer)\s*>|<\|[^|<>\s]{1,40}\|>", re.IGNORECASE)
+# Whitespace runs are matched possessively (\s*+): adjacent \s* would make a failing match try every
+# way of splitting a long run of spaces between them (quadratic or worse).
+_TAG_RE = re.compile(r"<\s*+/?\s*+(?:think|answer)\s*+>|<\|[^|<>\s]{1,40}\|>", re.IGNORECASE)
 
 
 def _quote(text: str) -> str:
@@ -532,10 +535,10 @@ _OPTIONAL: dict[type[_ActionBase], set[str]] = {TakeOver: {"message"}, Wait: {"s
 # split_response
 # --------------------------------------------------------------------------------------------
 
-_THINK_OPEN = re.compile(r"<\s*think\s*>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"<\s*/\s*think\s*>", re.IGNORECASE)
-_ANSWER_OPEN = re.compile(r"<\s*answer\s*>", re.IGNORECASE)
-_ANSWER_CLOSE = re.compile(r"<\s*/\s*answer\s*>", re.IGNORECASE)
+_THINK_OPEN = re.compile(r"<\s*+think\s*+>", re.IGNORECASE)
+_THINK_CLOSE = re.compile(r"<\s*+/\s*+think\s*+>", re.IGNORECASE)
+_ANSWER_OPEN = re.compile(r"<\s*+answer\s*+>", re.IGNORECASE)
+_ANSWER_CLOSE = re.compile(r"<\s*+/\s*+answer\s*+>", re.IGNORECASE)
 
 
 class _Split(NamedTuple):
@@ -545,10 +548,48 @@ class _Split(NamedTuple):
     fallback: str
 
 
+def _remove_tags(text: str, sep: str) -> str:
+    """Remove every tag, replacing each by ``sep``, until none is left (removing one tag can
+    reveal another: ``<<think>think>``), in one left-to-right pass.
+
+    A tag is ``<`` ... ``>`` with no ``<`` or ``>`` inside, so tags never overlap and the order of
+    removal does not matter; the result is the same as re-running ``_TAG_RE.sub`` to a fixed
+    point. The output kept so far never holds a tag, so a new one can only end at the ``>`` just
+    read and start at the last ``<`` still open; once a ``>`` does not close a tag, no earlier
+    ``<`` can start one. Each character is thus examined at most once.
+    """
+    if "<" not in text or ">" not in text:
+        _WORK.chars += len(text)
+        return text
+    out: list[str] = []
+    opens: list[int] = []  # positions in out of '<' that may still start a tag
+    start = 0
+    while True:
+        g = text.find(">", start)
+        seg = text[start:] if g < 0 else text[start:g]
+        base = len(out)
+        k = seg.find("<")
+        while k >= 0:
+            opens.append(base + k)
+            k = seg.find("<", k + 1)
+        out.extend(seg)
+        _WORK.chars += len(seg) + 1
+        if g < 0:
+            return "".join(out)
+        if opens and _TAG_RE.fullmatch("".join(out[opens[-1] :]) + ">"):
+            _WORK.chars += len(out) - opens[-1]
+            del out[opens.pop() :]
+            out.extend(sep)
+        else:
+            if opens:
+                _WORK.chars += len(out) - opens[-1]
+            out.append(">")
+            opens.clear()
+        start = g + 1
+
+
 def _strip_tags(text: str, sep: str = "") -> str:
-    out = text
-    while (new := _TAG_RE.sub(sep, out)) != out:  # removing one tag can reveal another
-        out = new
+    out = _remove_tags(text, sep)
     if out.count("finish(") > text.count("finish("):
         # Removing a tag glued "finish(" together ("fini</answer>sh("): that is no explicit finish.
         return _strip_tags(text, " ")
@@ -609,7 +650,16 @@ def split_response(text: str) -> tuple[str | None, str]:
 
 
 # --------------------------------------------------------------------------------------------
-# The call parser (no eval): a backtracking recursive-descent parser with a step budget.
+# The call parser (no eval), linear in the length of the answer.
+#
+# The grammar is small: ``name(key=value, key=value, ...)``. Free text (text=, message=...) may
+# hold unescaped quotes and commas, so a value may end at any of several closing quotes or
+# commas; the first end (leftmost) after which the rest of the call still parses wins, and so on
+# for every later argument. Instead of trying ends and backtracking, one right-to-left pass over
+# the answer's commas, ')' and quotes computes, for every place an argument list may start, the
+# fewest arguments it needs to reach its ')' (_MAX_ARGS + 1 when it cannot). The parse is then a
+# single left-to-right walk that takes, for each value, the first end that keeps the call within
+# _MAX_ARGS arguments. Every character is looked at a bounded number of times.
 # --------------------------------------------------------------------------------------------
 
 
@@ -622,163 +672,284 @@ class _Bare(NamedTuple):
 _Value = str | _Bare | list[Any]
 
 
-class _BudgetExceeded(Exception):
-    pass
+class _WorkCounter:
+    """Characters scanned by the parser since the last reset (a diagnostic; tests check that it grows linearly)."""
+
+    __slots__ = ("chars",)
+
+    def __init__(self) -> None:
+        self.chars = 0
 
 
-class _Budget:
-    """Counts the characters scanned, so that tangled input cannot make the parser slow."""
+_WORK = _WorkCounter()
 
-    def __init__(self, steps: int) -> None:
-        self.steps = steps
-
-    def spend(self, n: int) -> None:
-        self.steps -= max(n, 1)
-        if self.steps < 0:
-            raise _BudgetExceeded
-
-
-_MAX_ARGS = 16  # a call with more keyword arguments is not an action (and recursion stays shallow)
+#: An answer (the text searched for a call) longer than this is refused without being parsed.
+#: The longest real action is a Type with a long text; the reference models stop at a few
+#: thousand tokens. Above it the parser would still be linear, just pointlessly slow.
+_MAX_ANSWER_CHARS = 40_000
+#: A whole reply (reasoning included) longer than this is refused by :func:`parse_action`.
+_MAX_REPLY_CHARS = 1_000_000
+_MAX_ARGS = 16  # a call with more keyword arguments is not an action
+_NO_WAY = _MAX_ARGS + 1  # "cannot be completed" in the argument counts below
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "'": "'", "\\": "\\", "/": "/", "0": "\0"}
 _QUOTES = {'"': '"', "'": "'", "“": "”"}
-# In a string: the next character that needs attention (a backslash or the closing quote).
-_STRING_SPECIAL = {'"': re.compile(r'[\\"]'), "'": re.compile(r"[\\']"), "“": re.compile(r"”")}
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
 _BARE_STOP = set(",)]=\"'“")
-_BARE_END = re.compile(r"[,)]")
 _LIST_ITEM = re.compile(r"[^,\[\]()\"'“]*")
-
-
-def _ws(s: str, i: int) -> int:
-    n = len(s)
-    while i < n and s[i].isspace():
-        i += 1
-    return i
-
-
-def _string(s: str, i: int, budget: _Budget) -> Iterator[tuple[str, int]]:
-    """Yield (content, end) for each possible closing quote, earliest first."""
-    opener = s[i]
-    special = _STRING_SPECIAL[opener]
-    buf: list[str] = []
-    j, n = i + 1, len(s)
-    while (m := special.search(s, j)) is not None:
-        k = m.start()
-        budget.spend(k - j)
-        buf.append(s[j:k])
-        if s[k] == "\\":
-            e = s[k + 1 : k + 2]
-            if e in _ESCAPES:
-                buf.append(_ESCAPES[e])
-                j = k + 2
-                continue
-            if (
-                e == "u"
-                and _HEX4.fullmatch(s, k + 2, k + 6)
-                and not 0xD800 <= int(s[k + 2 : k + 6], 16) <= 0xDFFF
-            ):
-                buf.append(chr(int(s[k + 2 : k + 6], 16)))
-                j = k + 6
-                continue
-            buf.append("\\")  # unknown escape: keep the backslash literally
-            j = k + 1
-            continue
-        content = "".join(buf)
-        budget.spend(len(content))
-        yield content, k + 1
-        buf = [content, s[k]]  # that quote did not end the string after all: it is part of the text
-        j = k + 1
-    budget.spend(n - j)
-
-
-def _list(s: str, i: int, budget: _Budget) -> tuple[list[Any], int] | None:
-    closer = "]" if s[i] == "[" else ")"
-    items: list[Any] = []
-    j = _ws(s, i + 1)
-    n = len(s)
-    if j < n and s[j] == closer:
-        return items, j + 1
-    while j < n:
-        if s[j] in _QUOTES:
-            first = next(_string(s, j, budget), None)
-            if first is None:
-                return None
-            item, j = first
-            items.append(item)
-        else:
-            m = _LIST_ITEM.match(s, j)
-            assert m is not None
-            budget.spend(m.end() - j)
-            text = m.group().strip()
-            if not text:
-                return None
-            items.append(_Bare(text))
-            j = m.end()
-        j = _ws(s, j)
-        if j < n and s[j] == closer:
-            return items, j + 1
-        if j < n and s[j] == ",":
-            j = _ws(s, j + 1)
-            continue
-        return None
-    return None
-
+_NON_SPACE = re.compile(r"\S")  # \S is exactly "not str.isspace()"
+_BACKSLASH = re.compile(r"\\")
+# The characters the right-to-left pass looks at: ends of bare values and closing quotes.
+_PASS_CHARS = re.compile(r"[,)\"'”]")
+_OPEN_QUOTE = re.compile(r"[\"'“]")
+_IN_STRING = {'"': re.compile(r'[\\"]'), "'": re.compile(r"[\\']"), "“": re.compile(r"”")}
 
 # Keywords whose values are names, numbers or points, never free text: their strings end at the
 # first closing quote and their bare words at the first ',' or ')'. Free text (text=, message=...)
-# may contain unescaped quotes and commas, so there every possible end is tried, shortest first.
+# may contain unescaped quotes and commas, so there every possible end is considered, leftmost first.
 _STRUCTURAL_KEYS = frozenset(
     {"action", "element", "point", "coordinate", "coordinates", "start", "end", "duration", "seconds", "time"}
 )
 
 
-def _value(s: str, i: int, budget: _Budget, free_text: bool) -> Iterator[tuple[_Value, int]]:
-    if i >= len(s):
-        return
-    c = s[i]
-    if c in _QUOTES:
-        for got in _string(s, i, budget):
-            yield got
-            if not free_text:
-                return
-    elif c in "[(":
-        got = _list(s, i, budget)
-        if got is not None:
-            yield got
-    elif c not in _BARE_STOP:
-        # A bare word may end at any later ',' or ')': try the shortest first.
-        for m in _BARE_END.finditer(s, i + 1):
-            budget.spend(m.start() - i)
-            text = s[i : m.start()].strip()
-            if text:
-                yield _Bare(text), m.start()
-                if not free_text:
-                    return
+def _unescaped_quotes(s: str) -> set[int]:
+    """Positions of ``"`` and ``'`` that a backslash escape consumes.
+
+    Escapes are read left to right from the start of the text. A string value always opens right
+    after ``=``, ``[``, ``(``, ``,`` or a space, never inside an escape, so reading escapes from
+    its opening quote gives the same escapes as reading them from the start of the text.
+    """
+    escaped: set[int] = set()
+    skip = 0
+    for m in _BACKSLASH.finditer(s):
+        k = m.start()
+        if k < skip:
+            continue
+        e = s[k + 1 : k + 2]
+        if e in _ESCAPES:
+            escaped.add(k + 1)
+            skip = k + 2
+        elif (
+            e == "u"
+            and _HEX4.fullmatch(s, k + 2, k + 6)
+            and not 0xD800 <= int(s[k + 2 : k + 6], 16) <= 0xDFFF
+        ):
+            skip = k + 6
+        else:
+            skip = k + 1
+    _WORK.chars += len(escaped) + 1
+    return escaped
 
 
-def _kwargs(
-    s: str, i: int, acc: tuple[tuple[str, _Value], ...], budget: _Budget
-) -> Iterator[tuple[tuple[tuple[str, _Value], ...], int]]:
-    i = _ws(s, i)
-    budget.spend(1)
-    if i < len(s) and s[i] == ")":
-        yield acc, i + 1
-        return
-    m = _IDENT.match(s, i)
-    if not m or len(acc) >= _MAX_ARGS:
-        return
-    key = m.group().lower()
-    j = _ws(s, m.end())
-    if j >= len(s) or s[j] != "=":
-        return
-    for value, k in _value(s, _ws(s, j + 1), budget, key not in _STRUCTURAL_KEYS):
-        k = _ws(s, k)
-        if k < len(s) and s[k] == ")":
-            yield (*acc, (key, value)), k + 1
-        elif k < len(s) and s[k] == ",":
-            yield from _kwargs(s, k + 1, (*acc, (key, value)), budget)
+def _decode(s: str, a: int, b: int, opener: str) -> str:
+    """The content of the string whose opening quote is at ``a - 1`` and closing quote at ``b``."""
+    if opener == "“":  # no escapes in curly quotes
+        return s[a:b]
+    out: list[str] = []
+    j = a
+    while (k := s.find("\\", j, b)) >= 0:
+        out.append(s[j:k])
+        e = s[k + 1 : k + 2]
+        if e in _ESCAPES:
+            out.append(_ESCAPES[e])
+            j = k + 2
+        elif (
+            e == "u"
+            and _HEX4.fullmatch(s, k + 2, k + 6)
+            and not 0xD800 <= int(s[k + 2 : k + 6], 16) <= 0xDFFF
+        ):
+            out.append(chr(int(s[k + 2 : k + 6], 16)))
+            j = k + 6
+        else:
+            out.append("\\")  # unknown escape: keep the backslash literally
+            j = k + 1
+    out.append(s[j:b])
+    _WORK.chars += b - a
+    return "".join(out)
+
+
+class _Scan:
+    """One answer, prepared for parsing calls in it in linear time (see the section comment)."""
+
+    def __init__(self, s: str) -> None:
+        self.s = s
+        self.n = n = len(s)
+        escaped = _unescaped_quotes(s)
+        # Candidate ends, ascending: ',' and ')' for bare values, unescaped quotes for strings.
+        self.stops: list[int] = []
+        self.quotes: dict[str, list[int]] = {'"': [], "'": [], "”": []}
+        seen: list[int] = []
+        for m in _PASS_CHARS.finditer(s):
+            k = m.start()
+            if s[k] in ",)":
+                self.stops.append(k)
+                seen.append(k)
+            elif k not in escaped:
+                self.quotes[s[k]].append(k)
+                seen.append(k)
+        _WORK.chars += n
+        # after[k]: the fewest further arguments a call needs once a value has ended at the
+        # ',' or ')' at k (0 for ')'). Filled right to left, with suffix minima per kind of end
+        # (stop_min[i]: the least after[] from self.stops[i] on; quote_min likewise).
+        self.after: dict[int, int] = {}
+        self.lists: dict[int, tuple[list[Any], int] | None] = {}
+        self.stop_min = [_NO_WAY] * (len(self.stops) + 1)
+        self.quote_min = {c: [_NO_WAY] * (len(v) + 1) for c, v in self.quotes.items()}
+        left = {c: len(v) for c, v in self.quotes.items()}
+        left_stops = len(self.stops)
+        for pos in reversed(seen):
+            c = s[pos]
+            if c in ",)":
+                cost = 0 if c == ")" else self.needed(pos + 1)
+                self.after[pos] = cost
+                left_stops -= 1
+                self.stop_min[left_stops] = min(cost, self.stop_min[left_stops + 1])
+            else:
+                left[c] -= 1
+                mins = self.quote_min[c]
+                mins[left[c]] = min(self.then(pos + 1), mins[left[c] + 1])
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def ws(self, i: int) -> int:
+        m = _NON_SPACE.search(self.s, i)
+        j = m.start() if m else self.n
+        _WORK.chars += j - i + 1
+        return j
+
+    def then(self, k: int) -> int:
+        """Fewest further arguments once a value has ended at ``k``."""
+        j = self.ws(k)
+        return self.after.get(j, _NO_WAY) if j < self.n else _NO_WAY
+
+    def _arg(self, p: int) -> tuple[int, str, int] | None:
+        """``(q, key, v)`` for an argument ``key=value`` whose text starts at ``q = ws(p)`` and value at ``v``."""
+        s, n = self.s, self.n
+        q = self.ws(p)
+        m = _IDENT.match(s, q)
+        if m is None:
+            return None
+        _WORK.chars += m.end() - q
+        r = self.ws(m.end())
+        if r >= n or s[r] != "=":
+            return None
+        return q, m.group().lower(), self.ws(r + 1)
+
+    def needed(self, p: int) -> int:
+        """Fewest arguments the argument list starting at ``p`` needs to reach its ')'."""
+        q = self.ws(p)
+        if q < self.n and self.s[q] == ")":
+            return 0
+        arg = self._arg(q)
+        if arg is None:
+            return _NO_WAY
+        _, key, v = arg
+        return min(_NO_WAY, 1 + self._value_cost(v, key not in _STRUCTURAL_KEYS))
+
+    def _value_cost(self, v: int, free: bool) -> int:
+        s = self.s
+        if v >= self.n:
+            return _NO_WAY
+        c = s[v]
+        if c in _QUOTES:
+            closer = _QUOTES[c]
+            ends = self.quotes[closer]
+            i = bisect_right(ends, v)
+            if i == len(ends):
+                return _NO_WAY
+            return self.quote_min[closer][i] if free else self.then(ends[i] + 1)
+        if c in "[(":
+            got = self.list(v)
+            return _NO_WAY if got is None else self.then(got[1])
+        if c in _BARE_STOP:
+            return _NO_WAY
+        i = bisect_right(self.stops, v)
+        if i == len(self.stops):
+            return _NO_WAY
+        return self.stop_min[i] if free else self.after[self.stops[i]]
+
+    def list(self, i: int) -> tuple[list[Any], int] | None:
+        """``[a, b]`` / ``(a, b)``: its items and end, or None. Items are strings (ending at their
+        first closing quote) or bare words; lists do not nest."""
+        if i in self.lists:
+            return self.lists[i]
+        s, n = self.s, self.n
+        closer = "]" if s[i] == "[" else ")"
+        items: list[Any] = []
+        result: tuple[list[Any], int] | None = None
+        j = self.ws(i + 1)
+        if j < n and s[j] == closer:
+            result = items, j + 1
+        while result is None and j < n:
+            if s[j] in _QUOTES:
+                ends = self.quotes[_QUOTES[s[j]]]
+                k = bisect_right(ends, j)
+                if k == len(ends):
+                    break
+                items.append(_decode(s, j + 1, ends[k], s[j]))
+                j = ends[k] + 1
+            else:
+                m = _LIST_ITEM.match(s, j)
+                assert m is not None
+                _WORK.chars += m.end() - j
+                text = m.group().strip()
+                if not text:
+                    break
+                items.append(_Bare(text))
+                j = m.end()
+            j = self.ws(j)
+            if j < n and s[j] == closer:
+                result = items, j + 1
+            elif j < n and s[j] == ",":
+                j = self.ws(j + 1)
+            else:
+                break
+        self.lists[i] = result
+        return result
+
+    # ---- the walk -----------------------------------------------------------------------------
+
+    def call_args(self, p: int) -> tuple[tuple[tuple[str, _Value], ...], int] | None:
+        """The arguments and end of the call whose argument list starts at ``p``, or None."""
+        if self.needed(p) > _MAX_ARGS:
+            return None
+        s = self.s
+        args: list[tuple[str, _Value]] = []
+        while True:
+            q = self.ws(p)
+            if s[q] == ")":
+                return tuple(args), q + 1
+            arg = self._arg(q)
+            assert arg is not None
+            _, key, v = arg
+            value, end = self._value(v, key not in _STRUCTURAL_KEYS, _MAX_ARGS - len(args) - 1)
+            args.append((key, value))
+            j = self.ws(end)
+            if s[j] == ")":
+                return tuple(args), j + 1
+            p = j + 1  # s[j] == ","
+
+    def _value(self, v: int, free: bool, room: int) -> tuple[_Value, int]:
+        """The value at ``v``: its first end after which at most ``room`` more arguments finish the call."""
+        s = self.s
+        c = s[v]
+        if c in _QUOTES:
+            ends = self.quotes[_QUOTES[c]]
+            i = bisect_right(ends, v)
+            while free and self.then(ends[i] + 1) > room:
+                i += 1
+            return _decode(s, v + 1, ends[i], c), ends[i] + 1
+        if c in "[(":
+            got = self.list(v)
+            assert got is not None
+            return got
+        i = bisect_right(self.stops, v)
+        while free and self.after[self.stops[i]] > room:
+            i += 1
+        end = self.stops[i]
+        _WORK.chars += end - v
+        return _Bare(s[v:end].strip()), end
 
 
 class _Call(NamedTuple):
@@ -789,81 +960,141 @@ class _Call(NamedTuple):
 
 
 # `do(` in any case with optional space; `finish(` only exactly so (finishing ends the task).
-_CALL_START = re.compile(r"(?<![A-Za-z0-9_])(?:(?P<do>[dD][oO])\s*\(|(?P<finish>finish)\()")
-_FINISH_LIKE = re.compile(r"(?<![A-Za-z0-9_])(?!finish\()(?i:f\w{0,8}ish\w*|fin\w*|done|complete)\s*\(")
-# Work limits, counted in characters scanned or copied, plus a multiple of the text's length.
-# A well-formed answer costs about twice its length; only tangled input comes near them.
-_MAX_STEPS_PER_CALL = 50_000
-_MAX_STEPS_TOTAL = 400_000
+_CALL_START = re.compile(r"(?<![A-Za-z0-9_])(?:(?P<do>[dD][oO])\s*+\(|(?P<finish>finish)\()")
+_ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_WORD_RUN = re.compile(r"\w+")
+_PAREN_NEXT = re.compile(r"\s*+\(")
+_FINISH_PREFIX = re.compile(r"(?i:f\w{0,8}ish|fin)")
+_FINISH_WORD = re.compile(r"(?i:done|complete)")
 
 
-def _in_open_string(text: str, start: int, pos: int) -> bool:
-    """Whether ``pos`` lies inside a string value that a (broken) call at ``start`` opened.
+def _looks_like_finish(text: str) -> bool:
+    """Whether ``text`` holds a finish-like call that is not ``finish(`` (``Finish(``, ``finsh(``,
+    ``done(``...): a word not preceded by an ASCII word character, matching
+    ``(?i:f\\w{0,8}ish\\w*|fin\\w*|done|complete)\\s*\\(``. Linear: each word is looked at once."""
+    for run in _WORD_RUN.finditer(text):
+        a, end = run.span()
+        _WORK.chars += end - a
+        if not _PAREN_NEXT.match(text, end):
+            continue
+        starts = (
+            [a]
+            if run.group().isascii()
+            else [i for i in range(a, end) if i == a or text[i - 1] not in _ASCII_WORD]
+        )
+        for i in starts:
+            if text.startswith("finish(", i):
+                continue
+            if _FINISH_PREFIX.match(text, i, end) or _FINISH_WORD.fullmatch(text, i, end):
+                return True
+    return False
+
+
+class _OpenStrings:
+    """Whether a position lies inside a string value that a (broken) call at ``start`` opened.
 
     Only a quote that follows ``=``, ``[``, ``(`` or ``,`` opens a string, so apostrophes in prose
-    do not count.
+    do not count. Asked about positions that never decrease, it resumes where it stopped, so it
+    reads the text after ``start`` once.
     """
-    quote: str | None = None
-    prev = ""
-    i = start
-    while i < pos:
-        c = text[i]
-        if quote is not None:
-            if c == "\\" and quote != "“":
-                i += 2
-                continue
-            if c == _QUOTES[quote]:
-                quote, prev = None, c
-        elif c in _QUOTES and prev in ("=", "[", "(", ","):
-            quote = c
-        elif not c.isspace():
-            prev = c
-        i += 1
-    return quote is not None
+
+    def __init__(self, text: str, start: int) -> None:
+        self.text, self.start = text, start
+        self.i = start
+        self.quote: str | None = None
+
+    def open_at(self, pos: int) -> bool:
+        text, i, quote = self.text, self.i, self.quote
+        begin = i
+        while i < pos:
+            if quote is None:
+                m = _OPEN_QUOTE.search(text, i, pos)
+                if m is None:
+                    i = pos
+                    break
+                k = m.start()
+                j = k  # the last non-space character before the quote (the call's own text counts)
+                while j > self.start and text[j - 1].isspace():
+                    j -= 1
+                prev = text[j - 1] if j > self.start else ""
+                if prev in ("=", "[", "(", ","):
+                    quote = text[k]
+                i = k + 1
+            else:
+                m = _IN_STRING[quote].search(text, i, pos)
+                if m is None:
+                    i = pos
+                    break
+                k = m.start()
+                if text[k] == "\\":
+                    i = k + 2
+                else:
+                    quote, i = None, k + 1
+        _WORK.chars += max(i - begin, 1)
+        self.i, self.quote = i, quote
+        return quote is not None
 
 
-def _find_calls(text: str, total: _Budget) -> tuple[list[_Call], str | None]:
-    """All well-formed calls, left to right.
+def _snippet_from(text: str, start: int, limit: int) -> str:
+    """``_snippet(text[start:], limit)``, reading only as much of ``text`` as the snippet needs."""
+    words: list[str] = []
+    length = -1
+    for m in _NON_SPACE_RUN.finditer(text, start):
+        words.append(m.group())
+        length += len(m.group()) + 1
+        if length > limit:
+            break
+    _WORK.chars += length + 1
+    return _snippet(" ".join(words), limit)
+
+
+_NON_SPACE_RUN = re.compile(r"\S+")
+
+
+def _find_calls(text: str) -> tuple[list[_Call], str | None]:
+    """All well-formed calls, left to right, and the complaint about the last broken one.
 
     A call found inside the text of another call is skipped: inside a well-formed one by
     construction, inside a broken one (say ``do(action="Type", text="... finish(message='x')``
     cut off by the token limit) by checking whether it starts in a string the broken call opened.
     """
+    if len(text) > _MAX_ANSWER_CHARS:
+        raise ActionParseError(
+            f"the answer is {len(text):,} characters long, far too long for one action "
+            f"(at most {_MAX_ANSWER_CHARS:,}); answer with only the call",
+            text=text,
+        )
     calls: list[_Call] = []
-    last_error: str | None = None
-    broken: list[int] = []  # starts of broken calls since the last good one
+    last_broken: int | None = None
+    # The strings opened by the broken calls since the last good one. Only a call that does not
+    # start inside such a string is recorded as broken, so at that point every earlier scan stands
+    # outside any string at the same place and all of them read the rest of the text alike: one
+    # scan, restarted at the latest broken call, answers for all of them.
+    broken: _OpenStrings | None = None
+    scan = _Scan(text)
     pos = 0
     while (m := _CALL_START.search(text, pos)) is not None:
+        _WORK.chars += m.end() - pos
         name: Literal["do", "finish"] = "finish" if m.group("finish") else "do"
-        cap = min(_MAX_STEPS_PER_CALL + 4 * len(text), total.steps)
-        budget = _Budget(cap)
-        try:
-            found = next(_kwargs(text, m.end(), (), budget), None)
-            if found is not None and broken:
-                budget.spend(m.start() - broken[0])
-                if any(_in_open_string(text, b, m.start()) for b in broken):
-                    found = None
-        except _BudgetExceeded:
-            found = None
-        finally:
-            total.steps -= cap - max(budget.steps, 0)
-        if total.steps <= 0:
-            raise ActionParseError("the answer is too long or too tangled to read; keep it short", text=text)
-        if found is not None:
+        found = scan.call_args(m.end())
+        inside_broken = broken is not None and broken.open_at(m.start())
+        if found is not None and not inside_broken:
             args, end = found
             calls.append(_Call(name, args, m.start(), end))
-            broken = []
+            broken = None
             pos = end
         else:
-            if not any(_in_open_string(text, b, m.start()) for b in broken[-8:]):
-                last_error = (
-                    f"the call {_snippet(text[m.start() :], 50)!r} is not well-formed "
-                    "(check its quotes, brackets and commas)"
-                )
-                broken.append(m.start())
-                del broken[:-8]
+            if not inside_broken:
+                last_broken = m.start()
+                broken = _OpenStrings(text, m.start())
             pos = m.start() + 1
-    return calls, last_error
+    error = None
+    if last_broken is not None:
+        error = (
+            f"the call {_snippet_from(text, last_broken, 50)!r} is not well-formed "
+            "(check its quotes, brackets and commas)"
+        )
+    return calls, error
 
 
 # ---- converting a parsed call into an Action ---------------------------------------------
@@ -888,11 +1119,14 @@ def _as_number(value: Any) -> float | int | None:
         return float(t)
 
 
+_POINT_TEXT = re.compile(rf"\s*+[\[(]?\s*+({_NUMBER.pattern})\s*+,\s*+({_NUMBER.pattern})\s*+[\])]?\s*+")
+
+
 def _as_point(value: _Value, key: str) -> Point:
     items: Any = value
     if isinstance(value, str | _Bare):
         text = value if isinstance(value, str) else value.text
-        nums = re.fullmatch(rf"\s*[\[(]?\s*({_NUMBER.pattern})\s*,\s*({_NUMBER.pattern})\s*[\])]?\s*", text)
+        nums = _POINT_TEXT.fullmatch(text)
         if not nums:
             raise ValueError(f"{key} must be a point like {key}=[x,y] on the 0-999 grid")
         items = [_Bare(nums.group(1)), _Bare(nums.group(2))]
@@ -905,7 +1139,7 @@ def _as_point(value: _Value, key: str) -> Point:
 
 
 _DURATION = re.compile(
-    rf"\s*(?P<num>{_NUMBER.pattern})\s*(?P<unit>ms|milliseconds?|s|secs?|seconds?|秒钟?|min|mins|minutes?|分钟)?\s*\.?\s*",
+    rf"\s*+(?P<num>{_NUMBER.pattern})\s*+(?P<unit>ms|milliseconds?|s|secs?|seconds?|秒钟?|min|mins|minutes?|分钟)?\s*+\.?\s*+",
     re.IGNORECASE,
 )
 
@@ -1001,11 +1235,10 @@ def _build(call: _Call) -> _ActionBase:
 def _locate(text: str) -> tuple[_Split, _Call | None, str, str | None]:
     """Split ``text`` and find the call that counts: (split, call or None, text searched, error)."""
     split = _split(text)
-    total = _Budget(_MAX_STEPS_TOTAL + 8 * len(text))
-    calls, error = _find_calls(split.answer, total)
+    calls, error = _find_calls(split.answer)
     source = split.answer
     if not calls and split.fallback:
-        calls, fb_error = _find_calls(split.fallback, total)
+        calls, fb_error = _find_calls(split.fallback)
         error = error or fb_error
         source = split.fallback
     return split, (calls[-1] if calls else None), source, error
@@ -1020,6 +1253,12 @@ def parse_action(text: str) -> Action:
     """
     if not isinstance(text, str):
         raise ActionParseError(f"expected the answer as text, got {type(text).__name__}")
+    if len(text) > _MAX_REPLY_CHARS:
+        raise ActionParseError(
+            f"the reply is {len(text):,} characters long, far too long (at most {_MAX_REPLY_CHARS:,}); "
+            "answer with only the call",
+            text=text,
+        )
     split, call, source, error = _locate(text)
     if not split.answer and not split.fallback:
         if split.reasoning:
@@ -1028,7 +1267,7 @@ def parse_action(text: str) -> Action:
     if call is None:
         if error:
             raise ActionParseError(error, text=text)
-        if _FINISH_LIKE.search(source):
+        if _looks_like_finish(source):
             raise ActionParseError('to end the task write exactly finish(message="...")', text=text)
         raise ActionParseError(f"no do(...) or finish(...) call found in {_snippet(source)!r}", text=text)
     if call.name == "finish" and "finish(" not in text:
