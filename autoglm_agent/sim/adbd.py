@@ -11,6 +11,14 @@ a phone on the network:
 * services: ``shell:`` (v1, raw), ``shell,v2,...:`` (shell protocol packets with an exit code),
   ``exec:``, ``sync:`` (STAT/STA2/LST2/LIST/RECV/SEND/QUIT), ``framebuffer:``, ``root:``/``unroot:``.
 
+Limits keep one client from starving or exhausting the others: messages over ``MAX_PAYLOAD`` drop
+that connection (as real adbd does); at most ``MAX_STREAMS_PER_CONNECTION`` streams per connection
+and ``MAX_STREAMS`` in all (past them, OPEN is refused with a message), each with a worker thread
+of its own when it needs one; host data is buffered up to ``STREAM_BUFFER_MAX`` per stream, then
+the OKAY is withheld (a host that writes anyway has that stream closed); stdin is read only when
+a command asks for it, up to ``STDIN_MAX``; the interactive shell's lines stop at ``LINE_MAX``.
+Output per command line is capped in :mod:`autoglm_agent.sim.shell` (``OUTPUT_MAX``).
+
 Command lines go to :class:`autoglm_agent.sim.shell.Shell` (in-process, never a real shell),
 which acts on :class:`autoglm_agent.sim.commands.SimDevice`.
 """
@@ -28,6 +36,7 @@ import threading
 from collections.abc import Awaitable, Callable
 
 from autoglm_agent.sim.commands import SimDevice
+from autoglm_agent.sim.shell import SH as SH_NAME
 from autoglm_agent.sim.shell import Shell, ShellResult, VfsError, VirtualFS
 
 __all__ = [
@@ -56,6 +65,22 @@ FEATURES = ("shell_v2", "cmd", "stat_v2", "fixed_push_mkdir")
 
 #: How long a command that reads stdin (``cat`` with no file) waits for the host to close it.
 STDIN_WAIT_S = 60.0
+#: Streams one connection (one adb server, one raw client) may have open at once, and all
+#: connections together. Each open stream may hold one worker thread (a command blocked on
+#: ``sleep`` or on stdin), and the worker pool has a thread for every stream allowed, so an
+#: admitted stream never waits for another one. An OPEN past either limit is refused with a
+#: message (shell/exec) or a plain CLSE (other services).
+MAX_STREAMS_PER_CONNECTION = 64
+MAX_STREAMS = 128
+#: Host data a stream buffers before the device withholds its OKAY (the host may not send the
+#: next WRTE before that OKAY, so this bounds what a command that never reads stdin holds).
+STREAM_BUFFER_MAX = 256 * 1024
+#: The most stdin one shell,v2 command may take in (it is kept in memory whole), and the most
+#: all commands together may hold; past either the read fails with an error.
+STDIN_MAX = 8 * 1024 * 1024
+STDIN_TOTAL_MAX = 64 * 1024 * 1024
+#: The longest line the interactive shell takes; a longer one is dropped with an error.
+LINE_MAX = 256 * 1024
 SYNC_DATA_MAX = 64 * 1024
 SYNC_PATH_MAX = 1024
 
@@ -104,6 +129,10 @@ class _StreamClosed(Exception):
     pass
 
 
+class StdinTooLarge(Exception):
+    """More stdin than the simulator keeps in memory for one command (see :data:`STDIN_MAX`)."""
+
+
 class _Stream:
     """One logical stream of a connection, seen from the device side."""
 
@@ -114,15 +143,33 @@ class _Stream:
         self.closed = False
         self.cancel = threading.Event()  # set when the host goes away; interrupts `sleep`
         self._buf = bytearray()
+        self._okay_owed = False  # an OKAY withheld while the buffer is full
+        self.job: concurrent.futures.Future[object] | None = None  # the worker-pool job running now
         self._eof = False
         self._data = asyncio.Event()
         self._ack = asyncio.Event()
         self._ack.set()  # the first WRTE may follow our OKAY directly
 
     # -- host -> device --------------------------------------------------------------------------
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> bool:
+        """Buffer host data; True when the host may send more now (OKAY it), False to withhold."""
         self._buf += data
         self._data.set()
+        if len(self._buf) < STREAM_BUFFER_MAX:
+            return True
+        self._okay_owed = True
+        return False
+
+    @property
+    def okay_owed(self) -> bool:
+        return self._okay_owed
+
+    async def _consumed(self) -> None:
+        """Send the withheld OKAY once the reader has made room."""
+        if self._okay_owed and len(self._buf) < STREAM_BUFFER_MAX and not self.closed:
+            self._okay_owed = False
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.conn.send(Message(A_OKAY, self.local_id, self.remote_id))
 
     def feed_eof(self) -> None:
         self._eof = True
@@ -146,6 +193,7 @@ class _Stream:
             await self._data.wait()
         out = bytes(self._buf[:n])
         del self._buf[:n]
+        await self._consumed()
         return out
 
     async def read_some(self) -> bytes | None:
@@ -156,6 +204,7 @@ class _Stream:
             await self._data.wait()
         out = bytes(self._buf)
         self._buf.clear()
+        await self._consumed()
         return out
 
     # -- device -> host --------------------------------------------------------------------------
@@ -202,6 +251,9 @@ class _Connection:
         self.tasks: set[asyncio.Task[None]] = set()
         self._next_id = 1
         self._wlock = asyncio.Lock()
+        self.slots = 0  # streams of this connection that hold a slot (see MAX_STREAMS_PER_CONNECTION)
+        self.refused_pending = 0  # refused streams still telling the host why
+        self._refusing = False
 
     async def send(self, msg: Message) -> None:
         async with self._wlock:
@@ -221,8 +273,11 @@ class _Connection:
                 if magic != command ^ 0xFFFFFFFF:
                     log.warning("bad ADB message magic from host; dropping the connection")
                     return
-                if length > 16 * 1024 * 1024:
-                    log.warning("ADB message of %d bytes is too large; dropping the connection", length)
+                if length > MAX_PAYLOAD:
+                    # We told the host our maximum in CNXN; real adbd drops the transport too.
+                    log.warning(
+                        "ADB message of %d bytes is over %d; dropping the connection", length, MAX_PAYLOAD
+                    )
                     return
                 data = await self.reader.readexactly(length) if length else b""
                 await self._handle(Message(command, arg0, arg1, data))
@@ -256,8 +311,16 @@ class _Connection:
             s = self.streams.get(msg.arg1)
             if s is None or s.closed:
                 return
-            s.feed(msg.data)
-            await self.send(Message(A_OKAY, s.local_id, s.remote_id))
+            if s.okay_owed:
+                # The host sent a WRTE before our OKAY for the last one: it ignores flow control,
+                # so its data would pile up. Close the stream instead of buffering it.
+                log.warning("host wrote to stream %d without waiting for OKAY; closing it", s.local_id)
+                s.on_host_close()
+                self.forget(s)
+                await self.send(Message(A_CLSE, s.local_id, s.remote_id))
+                return
+            if s.feed(msg.data):
+                await self.send(Message(A_OKAY, s.local_id, s.remote_id))
         elif cmd == A_CLSE:
             s = self.streams.get(msg.arg1)
             if s is not None and (msg.arg0 == 0 or s.remote_id == msg.arg0):
@@ -273,16 +336,35 @@ class _Connection:
             log.debug("refusing service %r", name)
             await self.send(Message(A_CLSE, 0, remote_id))
             return
+        busy = self.server.busy_reason(self)
+        if busy is not None:
+            if not self._refusing:
+                log.warning("refusing new streams: %s", busy)
+            self._refusing = True
+            # Shell/exec get a message saying why (but only a few at a time: a refused stream
+            # lingers until the host takes the message); anything else a plain CLSE.
+            if not name.startswith(("shell", "exec:")) or self.refused_pending >= 16:
+                await self.send(Message(A_CLSE, 0, remote_id))
+                return
+            v2 = ",v2" in name.partition(":")[0]
+            service = lambda s: _refuse(s, busy, v2=v2)  # noqa: E731
+            name = name[:100]
+            self.refused_pending += 1
+        else:
+            self._refusing = False
+            self.server.take_slot(self)
         local_id = self._next_id
         self._next_id = self._next_id + 1 if self._next_id < 0x7FFFFFFF else 1
         stream = _Stream(self, local_id, remote_id)
         self.streams[local_id] = stream
         await self.send(Message(A_OKAY, local_id, remote_id))
-        task = asyncio.get_running_loop().create_task(self._run_service(service, stream, name))
+        task = asyncio.get_running_loop().create_task(
+            self._run_service(service, stream, name, slot=busy is None)
+        )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _run_service(self, service: ServiceFn, stream: _Stream, name: str) -> None:
+    async def _run_service(self, service: ServiceFn, stream: _Stream, name: str, *, slot: bool) -> None:
         try:
             await service(stream)
         except (_StreamClosed, ConnectionError):
@@ -293,9 +375,33 @@ class _Connection:
         except Exception:
             log.exception("service %r failed", name)
         finally:
+            if slot:
+                # The slot (and its worker thread) stays taken until a command still running in
+                # the pool ends (the host went away: it was told to stop through stream.cancel).
+                job = stream.job
+                if job is not None and not job.done():
+                    loop = asyncio.get_running_loop()
+
+                    def release(_: object) -> None:
+                        with contextlib.suppress(RuntimeError):  # the loop is gone: nothing to count
+                            loop.call_soon_threadsafe(self.server.release_slot, self)
+
+                    job.add_done_callback(release)
+                else:
+                    self.server.release_slot(self)
+            else:
+                self.refused_pending -= 1
             if not stream.closed:
                 with contextlib.suppress(Exception):
                     await stream.close()
+
+
+async def _refuse(stream: _Stream, reason: str, *, v2: bool) -> None:
+    msg = f"adbd: {reason}; close some streams and retry\n".encode()
+    if v2:
+        await stream.write(_shell_packets([(2, msg)]) + struct.pack("<BI", SHELL_EXIT, 1) + b"\x01")
+    else:
+        await stream.write(msg)
 
 
 class AdbdServer:
@@ -305,9 +411,23 @@ class AdbdServer:
     thread-hosted version).
     """
 
-    def __init__(self, device: SimDevice, *, workers: int = 16) -> None:
+    def __init__(
+        self,
+        device: SimDevice,
+        *,
+        max_streams: int = MAX_STREAMS,
+        max_streams_per_connection: int = MAX_STREAMS_PER_CONNECTION,
+    ) -> None:
         self.device = device
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sim-adbd")
+        self.max_streams = max_streams
+        self.max_streams_per_connection = min(max_streams_per_connection, max_streams)
+        self.slots = 0  # streams of all connections that hold a slot
+        self.stdin_bytes = 0  # stdin held by shell,v2 commands (see STDIN_TOTAL_MAX)
+        # One thread per stream allowed: a command blocked in `sleep` or on stdin never delays
+        # another stream's command. Threads start only when needed.
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_streams, thread_name_prefix="sim-adbd"
+        )
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[_Connection] = set()
         self._conn_tasks: set[asyncio.Task[None]] = set()
@@ -369,6 +489,22 @@ class AdbdServer:
     def connection_count(self) -> int:
         return len(self._connections)
 
+    def busy_reason(self, conn: _Connection) -> str | None:
+        """Why a new stream on ``conn`` must be refused now, or None."""
+        if conn.slots >= self.max_streams_per_connection:
+            return f"too many open streams on this connection ({conn.slots})"
+        if self.slots >= self.max_streams:
+            return f"too many open streams ({self.slots})"
+        return None
+
+    def take_slot(self, conn: _Connection) -> None:
+        conn.slots += 1
+        self.slots += 1
+
+    def release_slot(self, conn: _Connection) -> None:
+        conn.slots -= 1
+        self.slots -= 1
+
     # -- services --------------------------------------------------------------------------------
     def service_for(self, name: str) -> ServiceFn | None:
         if name.startswith("shell"):
@@ -397,25 +533,35 @@ class AdbdServer:
             return lambda s: s.write(b"adbd not running as root\n")
         return None
 
-    async def _run(self, fn: Callable[[], ShellResult | bytes]) -> ShellResult | bytes:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, fn)
+    async def _run(self, stream: _Stream, fn: Callable[[], ShellResult | bytes]) -> ShellResult | bytes:
+        fut = self._pool.submit(fn)
+        stream.job = fut  # type: ignore[assignment]
+        return await asyncio.wrap_future(fut)
 
     async def _shell(self, stream: _Stream, command: str, *, v2: bool, pty: bool, service: str) -> None:
         if not v2:
+            # No stdin for v1/exec commands: what the host writes stays in the stream's buffer,
+            # and past STREAM_BUFFER_MAX the host waits for an OKAY that comes when the stream ends.
             shell = Shell(self.device, service=service, cancel=stream.cancel)
-            result = await self._run(lambda: shell.run(command))
+            result = await self._run(stream, lambda: shell.run(command))
             assert isinstance(result, ShellResult)
-            data = result.output
-            if pty:
-                data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-            await stream.write(data)
+            await _send_output(stream, result.chunks, v2=False, pty=pty)
             return
 
+        loop = asyncio.get_running_loop()
         stdin_done: concurrent.futures.Future[bytes] = concurrent.futures.Future()
-        pump = asyncio.get_running_loop().create_task(self._pump_stdin(stream, stdin_done))
+        pump: list[asyncio.Task[None]] = []
+        held = [0]  # stdin bytes this command holds, counted in self.stdin_bytes
+
+        def start_pump() -> None:
+            # Stdin is read only once the command asks for it: a command that never reads it
+            # leaves it to the stream's flow control (bounded) instead of buffering it all.
+            if not pump and not stdin_done.done():
+                pump.append(loop.create_task(self._pump_stdin(stream, stdin_done, held)))
 
         def read_stdin() -> bytes:
+            with contextlib.suppress(RuntimeError):  # the loop is closing: no stdin
+                loop.call_soon_threadsafe(start_pump)
             try:
                 return stdin_done.result(timeout=STDIN_WAIT_S)
             except concurrent.futures.TimeoutError:
@@ -423,28 +569,40 @@ class AdbdServer:
 
         shell = Shell(self.device, service=service, cancel=stream.cancel, stdin=read_stdin)
         try:
-            result = await self._run(lambda: shell.run(command))
+            result = await self._run(stream, lambda: shell.run(command))
         finally:
-            pump.cancel()
+            for task in pump:
+                task.cancel()
             if not stdin_done.done():
                 stdin_done.set_result(b"")
+            self.stdin_bytes -= held[0]
+            held[0] = 0
         assert isinstance(result, ShellResult)
-        chunks = result.chunks
-        if pty:  # a pty merges stderr into stdout and turns \n into \r\n
-            merged = result.output.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-            chunks = [(1, merged)] if merged else []
-        await stream.write(
-            _shell_packets(chunks) + struct.pack("<BI", SHELL_EXIT, 1) + bytes([result.exit_code & 0xFF])
-        )
+        await _send_output(stream, result.chunks, v2=True, pty=pty)
+        await stream.write(struct.pack("<BI", SHELL_EXIT, 1) + bytes([result.exit_code & 0xFF]))
 
-    async def _pump_stdin(self, stream: _Stream, done: concurrent.futures.Future[bytes]) -> None:
+    async def _pump_stdin(
+        self, stream: _Stream, done: concurrent.futures.Future[bytes], held: list[int]
+    ) -> None:
         buf = bytearray()
+        error: Exception | None = None
         try:
             while True:
                 header = await stream.read_exact(5)
                 if header is None:
                     break
                 length = int.from_bytes(header[1:5], "little")
+                if header[0] == SHELL_STDIN and length:
+                    if len(buf) + length > STDIN_MAX:
+                        error = StdinTooLarge(
+                            f"stdin over {STDIN_MAX} bytes; the simulator keeps it in memory"
+                        )
+                        break
+                    if self.stdin_bytes + length > STDIN_TOTAL_MAX:
+                        error = StdinTooLarge(f"all commands' stdin together over {STDIN_TOTAL_MAX} bytes")
+                        break
+                    self.stdin_bytes += length  # counted before the read: no await in between
+                    held[0] += length
                 data = await stream.read_exact(length) if length else b""
                 if data is None:
                     break
@@ -454,7 +612,10 @@ class AdbdServer:
                     break
         finally:
             if not done.done():
-                done.set_result(bytes(buf))
+                if error is not None:
+                    done.set_exception(error)
+                else:
+                    done.set_result(bytes(buf))
 
     async def _interactive(self, stream: _Stream, *, v2: bool, pty: bool) -> None:
         """An interactive shell: a prompt, line editing with echo (when a pty), one command per line."""
@@ -493,7 +654,7 @@ class AdbdServer:
 
         async def execute(text: str) -> None:
             if text.strip():
-                result = await self._run(lambda: shell.run(text))
+                result = await self._run(stream, lambda: shell.run(text))
                 assert isinstance(result, ShellResult)
                 for fd, out in result.chunks:
                     await emit(out, fd)
@@ -503,6 +664,7 @@ class AdbdServer:
         line = bytearray()
         pending_cr = False
         finished = False
+        overlong = False  # the rest of a line over LINE_MAX is skipped up to its end
         while not finished:
             data = await next_input()
             if data is None:
@@ -515,6 +677,11 @@ class AdbdServer:
                     pending_cr = False
                     continue
                 pending_cr = byte == 0x0D
+                if overlong:
+                    overlong = byte not in (0x0D, 0x0A)
+                    if not overlong and pty:
+                        await emit(b"\n" + prompt())
+                    continue
                 if byte in (0x0D, 0x0A):
                     if pty:
                         await emit(b"\n")
@@ -541,6 +708,10 @@ class AdbdServer:
                 elif byte == 0x04 and not line:
                     finished = True
                     break
+                elif len(line) >= LINE_MAX:
+                    line.clear()
+                    overlong = True
+                    await emit(f"\n{SH_NAME}: line over {LINE_MAX} bytes: dropped\n".encode(), SHELL_STDERR)
                 else:
                     line += ch
                     if pty:
@@ -549,7 +720,7 @@ class AdbdServer:
             await stream.write(struct.pack("<BI", SHELL_EXIT, 1) + bytes([shell.status & 0xFF]))
 
     async def _framebuffer(self, stream: _Stream) -> None:
-        payload = await self._run(self.device.framebuffer_service_payload)
+        payload = await self._run(stream, self.device.framebuffer_service_payload)
         assert isinstance(payload, bytes)
         await stream.write(payload)
 
@@ -667,6 +838,44 @@ class AdbdServer:
             return True
         await stream.write(b"OKAY" + struct.pack("<I", 0))
         return True
+
+
+def _crlf(data: bytes, after_cr: bool) -> bytes:
+    """What a pty makes of ``data``: ``\\n`` becomes ``\\r\\n`` (``after_cr``: the data before ended in ``\\r``)."""
+    out = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if after_cr and data.startswith(b"\n"):
+        out = out[1:]
+    return out
+
+
+async def _send_output(stream: _Stream, chunks: list[tuple[int, bytes]], *, v2: bool, pty: bool) -> None:
+    """Write a command's output chunk by chunk (no whole copy of it), in WRTEs of up to max payload.
+
+    ``v2``: shell protocol packets (stdout/stderr; a pty merges them into stdout); else raw bytes.
+    """
+    step = stream.conn.max_payload
+    out = bytearray()
+    after_cr = False
+    for fd, data in chunks:
+        if not data:
+            continue
+        if pty:
+            data, after_cr, fd = _crlf(data, after_cr), data.endswith(b"\r"), 1
+        if v2:
+            packet_id = SHELL_STDERR if fd == 2 else SHELL_STDOUT
+            for off in range(0, len(data), SHELL_PACKET_MAX):
+                piece = data[off : off + SHELL_PACKET_MAX]
+                out += struct.pack("<BI", packet_id, len(piece)) + piece
+                if len(out) >= step:
+                    await stream.write(bytes(out))
+                    out.clear()
+        else:
+            out += data
+            if len(out) >= step:
+                await stream.write(bytes(out))
+                out.clear()
+    if out:
+        await stream.write(bytes(out))
 
 
 def _shell_packets(chunks: list[tuple[int, bytes]]) -> bytes:

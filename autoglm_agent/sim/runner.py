@@ -108,6 +108,10 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self._server: AdbdServer | None = None
         self._lock = threading.Lock()
+        #: True once this simulator listened on its port: only then is the adb server's entry for
+        #: ``serial`` ours to disconnect (a failed start on a busy port must not disconnect the
+        #: simulator that owns that port).
+        self._owns_serial = False
 
     # -- properties ------------------------------------------------------------------------------
     @property
@@ -158,8 +162,10 @@ class Simulator:
             try:
                 self._server = self._listen(loop)
             except BaseException:
+                self._owns_serial = False  # someone else listens on the port: its entry, not ours
                 self._shutdown_loop()
                 raise
+            self._owns_serial = True
             self.device.set_serialno(f"SIM{self.port}")
         if self.connect:
             try:
@@ -261,11 +267,14 @@ class Simulator:
     def stop(self, *, disconnect: bool = True) -> None:
         """Stop serving. ``disconnect=False`` leaves the adb server's entry (it goes offline and
         reconnects when a simulator comes back on the same port)."""
-        if disconnect and self.connect and self.port:
+        if disconnect and self.connect and self.port and self._owns_serial:
             with contextlib.suppress(Exception):
                 self._client().disconnect(self.serial)
         with self._lock:
             self._shutdown_loop()
+            if disconnect:
+                # The port is free again: whoever listens there next owns the adb entry.
+                self._owns_serial = False
 
     def restart(self, timeout: float = 60.0) -> Simulator:
         """Stop without disconnecting and start again on the same port (same phone)."""

@@ -16,11 +16,13 @@ from __future__ import annotations
 import errno
 import fnmatch
 import hashlib
+import itertools
 import posixpath
 import re
 import stat as stat_mod
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -310,27 +312,81 @@ class CommandRecord(BaseModel):
     #: argv of every simple command the shell actually ran for this line, in order.
     argv: list[list[str]] = Field(default_factory=list)
     exit_code: int | None = None
+    #: True when ``command`` or ``argv`` was cut short to keep the log bounded (see :class:`CommandLog`).
+    truncated: bool = False
+
+
+#: A command line longer than this is kept in the log as its first LOG_COMMAND_MAX characters
+#: plus a marker; each argv word likewise (far above what the agent sends: about 3000 characters).
+LOG_COMMAND_MAX = 64 * 1024
+#: At most this many simple commands are recorded per line; then one marker argv is appended.
+LOG_ARGV_MAX = 1000
+#: The log keeps at most this many records and about this many characters, dropping the oldest.
+LOG_RECORDS_MAX = 10_000
+LOG_BYTES_MAX = 16 * 1024 * 1024
+#: The marker argv appended when a line ran more simple commands than are recorded.
+ARGV_TRUNCATED = "<argv truncated>"
+
+
+def _clip(text: str, limit: int = LOG_COMMAND_MAX) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...<{len(text) - limit} more characters>"
 
 
 class CommandLog:
-    """Thread-safe list of :class:`CommandRecord`; readers get copies."""
+    """Thread-safe, bounded list of :class:`CommandRecord`; readers get copies.
 
-    def __init__(self, maxlen: int = 100_000) -> None:
+    Bounded by count (``maxlen``) and by size (``max_bytes``, counting the characters of each
+    command and argv word): the oldest records go first. Huge command lines and words are clipped
+    (``truncated=True``), so one client cannot make the log grow without bound.
+    """
+
+    def __init__(self, maxlen: int = LOG_RECORDS_MAX, max_bytes: int = LOG_BYTES_MAX) -> None:
         self._lock = threading.Lock()
-        self._records: list[CommandRecord] = []
+        self._records: deque[CommandRecord] = deque()
+        self._sizes: dict[int, int] = {}
+        self._bytes = 0
         self._maxlen = maxlen
+        self._max_bytes = max_bytes
+
+    def _grow(self, rec: CommandRecord, n: int) -> None:
+        if id(rec) not in self._sizes:
+            return  # already dropped from the log
+        self._sizes[id(rec)] += n
+        self._bytes += n
+        while self._records and (len(self._records) > self._maxlen or self._bytes > self._max_bytes):
+            if len(self._records) == 1:
+                break  # keep the newest record whatever its size (it is clipped)
+            old = self._records.popleft()
+            self._bytes -= self._sizes.pop(id(old), 0)
 
     def add(self, service: str, command: str) -> CommandRecord:
-        rec = CommandRecord(timestamp=time.time(), service=service, command=command)
+        clipped = _clip(command)
+        rec = CommandRecord(
+            timestamp=time.time(), service=service, command=clipped, truncated=clipped is not command
+        )
         with self._lock:
             self._records.append(rec)
-            if len(self._records) > self._maxlen:
-                del self._records[: len(self._records) - self._maxlen]
+            self._sizes[id(rec)] = 0
+            self._grow(rec, len(clipped) + 64)
         return rec
 
     def note_argv(self, rec: CommandRecord, argv: list[str]) -> None:
         with self._lock:
-            rec.argv.append(list(argv))
+            if len(rec.argv) > LOG_ARGV_MAX:
+                return
+            if len(rec.argv) == LOG_ARGV_MAX:
+                rec.argv.append([ARGV_TRUNCATED])
+                rec.truncated = True
+                return
+            words = [_clip(a) for a in argv[:LOG_ARGV_MAX]]
+            if len(argv) > LOG_ARGV_MAX:
+                words.append(ARGV_TRUNCATED)
+            if len(argv) > LOG_ARGV_MAX or any(w is not a for w, a in zip(words, argv, strict=False)):
+                rec.truncated = True
+            rec.argv.append(words)
+            self._grow(rec, sum(len(w) for w in words) + 16 * len(words))
 
     def note_exit(self, rec: CommandRecord, code: int) -> None:
         with self._lock:
@@ -343,6 +399,14 @@ class CommandLog:
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
+            self._sizes.clear()
+            self._bytes = 0
+
+    @property
+    def size(self) -> int:
+        """Characters the log holds now (commands and argv words), as counted for ``max_bytes``."""
+        with self._lock:
+            return self._bytes
 
     def __len__(self) -> int:
         with self._lock:
@@ -733,8 +797,54 @@ def parse(line: str) -> list[AndOr]:
 # --------------------------------------------------------------------------------------------
 
 
+#: The most bytes one command line may write, counting stdout, stderr, pipes, redirections and
+#: ``$(...)`` together. Past it the line stops with an error and exit status 1, as a phone that
+#: runs out of memory would; output is kept in memory, so this bounds what one line can take.
+OUTPUT_MAX = 32 * 1024 * 1024
+
+
+class OutputLimitExceeded(BaseException):
+    """A command line wrote more than :data:`OUTPUT_MAX` bytes.
+
+    A ``BaseException`` so that no command's ``except Exception`` swallows it; :meth:`Shell.run`
+    turns it into an error message and exit status 1.
+    """
+
+
+class _Budget(threading.local):
+    left: int | None = None  # bytes the command line running in this thread may still write
+
+
+_budget = _Budget()
+
+
+def ensure_room(n: int) -> None:
+    """Raise :class:`OutputLimitExceeded` unless ``n`` more bytes of output fit the budget.
+
+    Commands that build a large string before writing it (``printf '%999999999d'``) call this
+    first, so that the string is never built.
+    """
+    left = _budget.left
+    if left is not None and n > left:
+        _budget.left = 0
+        raise OutputLimitExceeded
+
+
+def _charge(n: int) -> None:
+    left = _budget.left
+    if left is None:
+        return
+    if n > left:
+        _budget.left = 0
+        raise OutputLimitExceeded
+    _budget.left = left - n
+
+
 class Output:
-    """Where a command writes: collects bytes, tagged with the stream they belong to (1 or 2)."""
+    """Where a command writes: collects bytes, tagged with the stream they belong to (1 or 2).
+
+    Every write counts against the running command line's output budget (:data:`OUTPUT_MAX`).
+    """
 
     def __init__(self, sink: list[tuple[int, bytes]] | None = None, fd: int = 1) -> None:
         self.chunks: list[tuple[int, bytes]] = [] if sink is None else sink
@@ -744,6 +854,7 @@ class Output:
         if isinstance(data, str):
             data = data.encode("utf-8", errors="surrogateescape")
         if data:
+            _charge(len(data))
             self.chunks.append((self.fd, data))
 
     def getvalue(self) -> bytes:
@@ -849,6 +960,8 @@ class Shell:
             self.env.update(env)
         self._stdin = stdin or (lambda: b"")
         self.cancel = cancel or threading.Event()
+        #: The most bytes one ``run()`` may write (see :data:`OUTPUT_MAX`).
+        self.output_max = OUTPUT_MAX
         self._record: CommandRecord | None = None
         self._depth = 0
         #: True once ``exit`` ran: an interactive session ends there.
@@ -860,7 +973,16 @@ class Shell:
         chunks: list[tuple[int, bytes]] = []
         if log:
             self._record = self.device.log.add(self.service, line)
-        code = self._run_line(line, Output(chunks, 1), Output(chunks, 2), self._stdin)
+        saved = _budget.left
+        _budget.left = self.output_max
+        try:
+            code = self._run_line(line, Output(chunks, 1), Output(chunks, 2), self._stdin)
+        except OutputLimitExceeded:
+            msg = f"{SH}: output over {self.output_max} bytes: the simulated phone stopped the command\n"
+            chunks.append((2, msg.encode()))
+            code = self.status = 1
+        finally:
+            _budget.left = saved
         if log and self._record is not None:
             self.device.log.note_exit(self._record, code)
         return ShellResult(exit_code=code, chunks=chunks)
@@ -1193,6 +1315,7 @@ def _printf(ctx: ExecContext) -> int:
     fmt = ctx.argv[1]
     args = list(ctx.argv[2:])
     out: list[str] = []
+    size = 0  # characters in `out`: each piece is checked against the output budget before it is built
     while True:
         i = 0
         consumed = False
@@ -1202,6 +1325,7 @@ def _printf(ctx: ExecContext) -> int:
                 m = re.match(r"%([-+ 0#]*)(\d*)(?:\.(\d+))?([sdiouxXcfegb%])", fmt[i:])
                 if not m:
                     out.append(c)
+                    size += 1
                     i += 1
                     continue
                 conv = m.group(4)
@@ -1211,6 +1335,8 @@ def _printf(ctx: ExecContext) -> int:
                     arg = args.pop(0) if args else ""
                     consumed = True
                     spec = "%" + m.group(1) + m.group(2) + (("." + m.group(3)) if m.group(3) else "")
+                    width, prec = int(m.group(2) or 0), int(m.group(3) or 0) if conv not in "sb" else 0
+                    ensure_room(size + max(width, prec) + len(arg) + 64)
                     if conv in "diouxXc":
                         try:
                             num = int(arg, 0) if arg else 0
@@ -1235,6 +1361,7 @@ def _printf(ctx: ExecContext) -> int:
             else:
                 out.append(c)
                 i += 1
+            size += len(out[-1]) if out else 0
         if not args or not consumed:
             break
     ctx.out("".join(out))
@@ -1932,7 +2059,7 @@ def _seq(ctx: ExecContext) -> int:
     else:
         ctx.err("seq: bad arguments\n")
         return 1
-    ctx.out("".join(f"{n}\n" for n in list(rng)[:100_000]))
+    ctx.out("".join(f"{n}\n" for n in itertools.islice(rng, 100_000)))
     return 0
 
 
