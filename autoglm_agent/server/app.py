@@ -39,9 +39,15 @@ from autoglm_agent.server.engine import (
     PreparedPrompt,
     SamplingParams,
 )
-from autoglm_agent.server.errors import APIError, ServerError, bad_request
+from autoglm_agent.server.errors import APIError, ServerError, bad_request, clip, exc_text
 from autoglm_agent.server.loading import LoadedModel, load_model
-from autoglm_agent.server.media import Shrinker, decode_audio, image_shrinker, load_image_url
+from autoglm_agent.server.media import (
+    MediaBudget,
+    Shrinker,
+    decode_audio,
+    image_shrinker,
+    load_image_url,
+)
 from autoglm_agent.server.reasoning import ReasoningSplitter, prompt_opens_reasoning, split_reasoning
 from autoglm_agent.server.schemas import (
     AudioPart,
@@ -49,6 +55,7 @@ from autoglm_agent.server.schemas import (
     ChatCompletionChunk,
     ChatCompletionRequest,
     Choice,
+    CompletionTokensDetails,
     Delta,
     ImagePart,
     ModelCard,
@@ -178,6 +185,44 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
 
+def _authorized(header: str, api_key: str) -> bool:
+    scheme, _, token = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip().encode("latin-1", "replace"), api_key.encode("ascii")
+    )
+
+
+def _auth_error() -> APIError:
+    return APIError(
+        401,
+        "missing or wrong API key: send 'Authorization: Bearer KEY'",
+        type="invalid_request_error",
+        code="invalid_api_key",
+    )
+
+
+class AuthMiddleware:
+    """401 for ``/v1`` and ``/stats`` requests without the API key, before any body is read or parsed."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None):
+        self.app = app
+        self.api_key = api_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.api_key and scope["type"] == "http":
+            path = str(scope.get("path", ""))
+            if path != "/health":
+                header = ""
+                for name, value in scope.get("headers", []):
+                    if name == b"authorization":
+                        header = value.decode("latin-1")
+                        break
+                if not _authorized(header, self.api_key):
+                    await _error_response(_auth_error())(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -222,21 +267,12 @@ def create_app(state: ServerState) -> FastAPI:
         )
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_request_bytes)
+    # added last, so outermost: a request without the key is refused before its body is read
+    app.add_middleware(AuthMiddleware, api_key=config.api_key)
 
     def check_auth(request: Request) -> None:
-        if not config.api_key:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.strip().encode(), config.api_key.encode()
-        ):
-            raise APIError(
-                401,
-                "missing or wrong API key: send 'Authorization: Bearer KEY'",
-                type="invalid_request_error",
-                code="invalid_api_key",
-            )
+        if config.api_key and not _authorized(request.headers.get("authorization", ""), config.api_key):
+            raise _auth_error()
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -286,9 +322,16 @@ def create_app(state: ServerState) -> FastAPI:
             raise _unknown_model(body.model, config.served_model_name)
         if body.n != 1:
             raise bad_request("this server generates one choice per request (n must be 1)", param="n")
-        async with state.preprocess_slots:  # bounded: image decoding must not starve the engine thread
-            prompt = await run_in_threadpool(prepare_prompt, state, body)
+        refused = body.unsupported()
+        if refused is not None:
+            raise bad_request(refused[1], param=refused[0], code="unsupported_parameter")
         params = _sampling_params(state, body)
+        if has_media(body):
+            # bounded: decoding images and audio must not starve the engine thread
+            async with state.preprocess_slots:
+                prompt = await run_in_threadpool(prepare_prompt, state, body)
+        else:  # text only: never queued behind media decoding
+            prompt = await run_in_threadpool(prepare_prompt, state, body)
         loop = asyncio.get_running_loop()
         handle = state.engine.submit(prompt, params, loop)
         in_reasoning = prompt_opens_reasoning(prompt.prompt_text)
@@ -304,10 +347,20 @@ def create_app(state: ServerState) -> FastAPI:
     return app
 
 
+def has_media(body: ChatCompletionRequest) -> bool:
+    """Whether a request has image or audio parts (text-only requests skip the media slots)."""
+    return any(
+        isinstance(part, ImagePart | AudioPart)
+        for msg in body.messages
+        if isinstance(msg.content, list)
+        for part in msg.content
+    )
+
+
 def _unknown_model(name: str, served: str) -> APIError:
     return APIError(
         404,
-        f"the model {name!r} does not exist on this server; it serves {served!r}",
+        f"the model {clip(name)!r} does not exist on this server; it serves {served!r}",
         code="model_not_found",
         param="model",
     )
@@ -327,7 +380,14 @@ def _sampling_params(state: ServerState, body: ChatCompletionRequest) -> Samplin
             top_p = getattr(gen, "top_p", None)
         if top_k is None and getattr(gen, "do_sample", False):
             top_k = getattr(gen, "top_k", None)
-    max_tokens = body.max_completion_tokens or body.max_tokens or state.config.max_new_tokens
+    asked = body.max_completion_tokens or body.max_tokens
+    context = state.lm.max_model_len
+    if asked is not None and context and asked > context:
+        param = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
+        raise bad_request(
+            f"{param} is {asked}, more than this model's context of {context} tokens", param=param
+        )
+    max_tokens = asked or state.config.max_new_tokens
     return SamplingParams(
         max_tokens=max_tokens,
         temperature=temperature,
@@ -338,6 +398,8 @@ def _sampling_params(state: ServerState, body: ChatCompletionRequest) -> Samplin
         stop_token_ids=body.stop_token_ids or [],
         ignore_eos=body.ignore_eos,
         min_tokens=body.min_tokens,
+        frequency_penalty=body.frequency_penalty or 0.0,
+        presence_penalty=body.presence_penalty or 0.0,
     )
 
 
@@ -358,6 +420,7 @@ def prepare_prompt(state: ServerState | PromptContext, body: ChatCompletionReque
     images: list[Any] = []
     audios: list[Any] = []
     messages: list[dict[str, Any]] = []
+    budget = MediaBudget(audio_seconds=cfg.max_audio_seconds, pixels=cfg.max_request_pixels)
     for i, msg in enumerate(body.messages):
         if msg.content is None or isinstance(msg.content, str):
             messages.append({"role": msg.role, "content": msg.content or ""})
@@ -383,6 +446,7 @@ def prepare_prompt(state: ServerState | PromptContext, body: ChatCompletionReque
                         max_pixels=cfg.max_image_pixels,
                         allow_remote=cfg.allow_remote_images,
                         shrink=state.shrink,
+                        budget=budget,
                     )
                 )
                 parts.append({"type": "image"})
@@ -393,12 +457,13 @@ def prepare_prompt(state: ServerState | PromptContext, body: ChatCompletionReque
                     param=f"{param}.input_audio",
                     max_bytes=cfg.max_image_bytes,
                     max_seconds=cfg.max_audio_seconds,
+                    budget=budget,
                 )
                 if lm.supports_audio:
                     audios.append(samples)
                     parts.append({"type": "audio"})
                 elif state.asr is not None:
-                    parts.append({"type": "text", "text": state.asr.transcribe(samples, rate)})
+                    parts.append({"type": "text", "text": state.asr.transcribe(samples, rate, param=param)})
                 else:
                     raise bad_request(
                         "audio input needs a speech model: start the server with --asr-model PATH",
@@ -425,7 +490,9 @@ def prepare_prompt(state: ServerState | PromptContext, body: ChatCompletionReque
             **template_kwargs,
         )
     except Exception as exc:
-        raise bad_request(f"the chat template cannot render these messages: {exc}", param="messages") from exc
+        raise bad_request(
+            f"the chat template cannot render these messages: {exc_text(exc)}", param="messages"
+        ) from exc
     if isinstance(prompt_text, list):
         prompt_text = prompt_text[0]
 
@@ -444,7 +511,9 @@ def prepare_prompt(state: ServerState | PromptContext, body: ChatCompletionReque
                 kwargs["audio"] = audios
             out = lm.processor(**kwargs)
     except Exception as exc:
-        raise bad_request(f"the processor cannot encode this request: {exc}", param="messages") from exc
+        raise bad_request(
+            f"the processor cannot encode this request: {exc_text(exc)}", param="messages"
+        ) from exc
     per_token = {
         k: out[k][0] for k in out if k in PER_TOKEN_KEYS and k not in ("input_ids", "attention_mask")
     }
@@ -496,11 +565,7 @@ async def _complete(
         raise final.error
     reasoning, content = split_reasoning(text, in_reasoning=in_reasoning)
     message = ResponseMessage(content=content, reasoning_content=reasoning if body.return_reasoning else None)
-    usage = Usage(
-        prompt_tokens=final.prompt_tokens,
-        completion_tokens=final.completion_tokens,
-        total_tokens=final.prompt_tokens + final.completion_tokens,
-    )
+    usage = _usage(state, final, reasoning or "")
     resp = ChatCompletion(
         id=request_id,
         model=state.config.served_model_name,
@@ -511,6 +576,24 @@ async def _complete(
     if data["choices"][0]["message"]["reasoning_content"] is None:
         del data["choices"][0]["message"]["reasoning_content"]
     return JSONResponse(data)
+
+
+def _usage(state: ServerState, final: GenerationEvent, reasoning: str) -> Usage:
+    """Token counts, with ``completion_tokens_details.reasoning_tokens``: the tokens of the reasoning
+    text (re-tokenized, at most the completion's tokens)."""
+    reasoning_tokens = 0
+    if reasoning:
+        try:
+            ids = state.lm.tokenizer(reasoning, add_special_tokens=False)["input_ids"]
+            reasoning_tokens = min(len(ids), final.completion_tokens)
+        except Exception:  # a count is not worth failing a finished request for
+            log.debug("cannot count reasoning tokens", exc_info=True)
+    return Usage(
+        prompt_tokens=final.prompt_tokens,
+        completion_tokens=final.completion_tokens,
+        total_tokens=final.prompt_tokens + final.completion_tokens,
+        completion_tokens_details=CompletionTokensDetails(reasoning_tokens=reasoning_tokens),
+    )
 
 
 def _sse(obj: Any) -> str:
@@ -555,12 +638,14 @@ async def _stream(
 
     yield chunk(Delta(role="assistant", content=""))
     final = GenerationEvent()
+    reasoning_text: list[str] = []
     try:
         async for ev in events:
             final = ev
             if ev.error is not None:
                 break
             part = splitter.feed(ev.text)
+            reasoning_text.append(part.reasoning or "")
             for s in deltas(part.reasoning, part.content):
                 yield s
     finally:
@@ -572,15 +657,12 @@ async def _stream(
         yield "data: [DONE]\n\n"
         return
     rest = splitter.finish()
+    reasoning_text.append(rest.reasoning or "")
     for s in deltas(rest.reasoning, rest.content):
         yield s
     yield chunk(Delta(), final.finish_reason or "stop")
     if include_usage:
-        usage = Usage(
-            prompt_tokens=final.prompt_tokens,
-            completion_tokens=final.completion_tokens,
-            total_tokens=final.prompt_tokens + final.completion_tokens,
-        )
+        usage = _usage(state, final, "".join(reasoning_text))
         yield _sse(
             ChatCompletionChunk(
                 id=request_id, created=created, model=name, choices=[], usage=usage
@@ -600,7 +682,9 @@ def _uvicorn_config(app: FastAPI, config: ServerConfig, port: int) -> Any:
         host=config.host,
         port=port,
         log_level=config.log_level,
-        access_log=config.log_level in ("info", "debug"),
+        access_log=config.access_log
+        if config.access_log is not None
+        else config.log_level in ("info", "debug"),
         timeout_graceful_shutdown=5,
         lifespan="off",
     )
@@ -621,14 +705,35 @@ def check_port_free(host: str, port: int) -> None:
             ) from exc
 
 
-def serve(config: ServerConfig) -> None:
-    """Load the model and serve until interrupted (blocking)."""
+def listen_line(config: ServerConfig, port: int) -> str:
+    """The one line ``serve`` prints once it listens: where, which model, whether a key is needed
+    (never the key itself)."""
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    key = "an API key is required (Authorization: Bearer KEY)" if config.api_key else "no API key required"
+    return f"serving {clip(config.served_model_name)} at http://{host}:{port}/v1; {key}"
+
+
+def serve(config: ServerConfig, *, announce: Any = None) -> None:
+    """Load the model and serve until interrupted (blocking).
+
+    Once listening it calls ``announce(line)`` (default: print to stdout) with ``listen_line``.
+    """
     import uvicorn
+
+    say = announce or (lambda line: print(line, flush=True))
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                bound = [s for srv in getattr(self, "servers", []) for s in srv.sockets]
+                port = int(bound[0].getsockname()[1]) if bound else config.port
+                say(listen_line(config, port))
 
     check_port_free(config.host, config.port)
     state = build_state(config)
     try:
-        server = uvicorn.Server(_uvicorn_config(create_app(state), config, config.port))
+        server = _Server(_uvicorn_config(create_app(state), config, config.port))
         try:
             server.run()
         except SystemExit as exc:  # uvicorn exits when it cannot bind
@@ -719,6 +824,7 @@ __all__ = [
     "build_state",
     "check_port_free",
     "create_app",
+    "listen_line",
     "prepare_prompt",
     "serve",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from autoglm_agent.server.errors import ModelLoadError
+from autoglm_agent.server.errors import APIError, ModelLoadError, exc_text
 from autoglm_agent.server.loading import _check_folder, resolve_device
 from autoglm_agent.server.media import resample
 
@@ -39,10 +39,29 @@ class SpeechRecognizer:
         self.path = path
         self._lock = threading.Lock()
 
-    def transcribe(self, samples: np.ndarray, rate: int) -> str:
-        """Text of mono float32 ``samples`` at ``rate`` Hz (resampled to the model's rate)."""
+    #: Audio shorter than this is padded with silence: speech models have a minimum window
+    #: (Wav2Vec2's first convolution needs 400 samples at 16 kHz) and fail on less.
+    MIN_SECONDS = 0.1
+
+    def transcribe(self, samples: np.ndarray, rate: int, *, param: str | None = None) -> str:
+        """Text of mono float32 ``samples`` at ``rate`` Hz (resampled to the model's rate).
+
+        Raises ``APIError`` (400, one line) when the speech model cannot process the audio.
+        """
         x = resample(samples, rate, self.sampling_rate)
-        with self._lock:
-            out = self._pipe({"raw": x, "sampling_rate": self.sampling_rate})
+        x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+        shortest = int(self.MIN_SECONDS * self.sampling_rate)
+        if x.size < shortest:
+            x = np.pad(x, (0, shortest - x.size))
+        try:
+            with self._lock:
+                out = self._pipe({"raw": x, "sampling_rate": self.sampling_rate})
+        except Exception as exc:
+            raise APIError(
+                400,
+                f"the speech model cannot transcribe this audio ({exc_text(exc)})",
+                param=param,
+                code="invalid_audio",
+            ) from exc
         text = out.get("text", "") if isinstance(out, dict) else str(out)
-        return " ".join(text.split())
+        return " ".join(str(text).split())

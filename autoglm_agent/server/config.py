@@ -25,7 +25,9 @@ class ServerConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     served_model_name: str = DEFAULT_SERVED_MODEL_NAME
-    api_key: str | None = Field(default_factory=lambda: os.environ.get(API_KEY_ENV) or None)
+    api_key: str | None = Field(
+        default_factory=lambda: os.environ.get(API_KEY_ENV) or None, validate_default=True
+    )
 
     # loading
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
@@ -75,9 +77,22 @@ class ServerConfig(BaseModel):
         64_000_000, ge=1, description="width*height above which an image is refused"
     )
     max_images_per_request: int = Field(16, ge=0)
-    max_audio_seconds: float = Field(120.0, gt=0)
+    max_request_pixels: int = Field(
+        64_000_000,
+        ge=1,
+        description="total width*height of all the images of one request, checked from their headers "
+        "before any is decoded",
+    )
+    max_audio_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="total length of all the audio of one request, checked from each header before decoding",
+    )
 
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "warning"
+    access_log: bool | None = Field(
+        None, description="log one line per HTTP request (None: only at log level info or debug)"
+    )
 
     @field_validator("model", "asr_model")
     @classmethod
@@ -87,7 +102,15 @@ class ServerConfig(BaseModel):
     @field_validator("api_key")
     @classmethod
     def _empty_key(cls, v: str | None) -> str | None:
-        return v or None
+        if not v:
+            return None
+        # The Authorization header is decoded as latin-1 and compared byte for byte: a key with
+        # characters outside printable ASCII (or with spaces) could never match any request.
+        if not all(33 <= ord(c) <= 126 for c in v):
+            raise ValueError(
+                "the API key must be printable ASCII without spaces (letters, digits, punctuation)"
+            )
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> ServerConfig:

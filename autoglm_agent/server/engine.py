@@ -59,6 +59,14 @@ class SamplingParams(BaseModel):
     stop_token_ids: list[int] = Field(default_factory=list)
     ignore_eos: bool = False
     min_tokens: int = Field(0, ge=0)
+    #: OpenAI's penalties over the tokens generated so far: ``logit -= count * frequency_penalty
+    #: + (count > 0) * presence_penalty`` before sampling (greedy decoding included).
+    frequency_penalty: float = Field(0.0, ge=-2, le=2)
+    presence_penalty: float = Field(0.0, ge=-2, le=2)
+
+    @property
+    def penalized(self) -> bool:
+        return bool(self.frequency_penalty or self.presence_penalty)
 
 
 @dataclass
@@ -276,6 +284,8 @@ class _Row:
         self.last_token = -1
         self.next_pos = 0
         self.unsent_ids: list[int] = []  # tokens not yet reported in an event
+        #: how often each vocabulary token was generated (only for requests with penalties)
+        self.counts: torch.Tensor | None = None
         self.record = RequestRecord(
             id=handle.id,
             prompt_text=handle.prompt.prompt_text,
@@ -680,6 +690,16 @@ class Engine:
         eos = list(self.lm.eos_token_ids)
         for i, r in enumerate(rows):
             p = r.handle.params
+            if p.penalized:
+                if r.counts is None or r.counts.shape[0] != logits.shape[-1]:
+                    r.counts = torch.zeros(logits.shape[-1], dtype=logits.dtype, device=logits.device)
+                    for tok in r.generated:
+                        if 0 <= tok < r.counts.shape[0]:
+                            r.counts[tok] += 1
+                penalty = (
+                    r.counts * p.frequency_penalty + (r.counts > 0).to(logits.dtype) * p.presence_penalty
+                )
+                logits[i] -= penalty
             if eos and (p.ignore_eos or len(r.generated) < p.min_tokens):
                 logits[i, eos] = float("-inf")
         greedy = logits.argmax(dim=-1).tolist()
@@ -718,6 +738,8 @@ class Engine:
                 self._finish(r, "cancelled", outbox)
                 continue
             r.generated.append(tok)
+            if r.counts is not None and 0 <= tok < r.counts.shape[0]:
+                r.counts[tok] += 1
             r.unsent_ids.append(tok)
             r.last_token = tok
             p = r.handle.params

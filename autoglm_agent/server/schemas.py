@@ -78,6 +78,81 @@ class ChatCompletionRequest(_Lenient):
     ignore_eos: bool = False
     min_tokens: int = Field(0, ge=0)
     stop_token_ids: list[int] | None = None
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    # OpenAI parameters this server cannot honour: accepted only at their "off" values (see
+    # ``unsupported``), answered 400 otherwise rather than silently ignored
+    tools: list[Any] | None = None
+    tool_choice: Any = None
+    functions: list[Any] | None = None
+    function_call: Any = None
+    response_format: Any = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    logit_bias: dict[str, Any] | None = None
+    modalities: list[str] | None = None
+    audio: Any = None
+
+    @field_validator(
+        "temperature",
+        "top_p",
+        "top_k",
+        "max_tokens",
+        "max_completion_tokens",
+        "seed",
+        "n",
+        "min_tokens",
+        "frequency_penalty",
+        "presence_penalty",
+        "top_logprobs",
+        mode="before",
+    )
+    @classmethod
+    def _no_booleans(cls, v: Any) -> Any:
+        # JSON true/false is not a number (pydantic's lax mode would read true as 1)
+        if isinstance(v, bool):
+            raise ValueError("must be a number, not a boolean")
+        return v
+
+    @field_validator("stop_token_ids", mode="before")
+    @classmethod
+    def _no_boolean_ids(cls, v: Any) -> Any:
+        if isinstance(v, list) and any(isinstance(x, bool) for x in v):
+            raise ValueError("token ids must be integers, not booleans")
+        return v
+
+    def unsupported(self) -> tuple[str, str] | None:
+        """(param, message) of the first parameter asking for something this server cannot do."""
+        if self.tools and self.tool_choice != "none":
+            return (
+                "tools",
+                "this server does not support tool calling (tools); describe actions in the prompt",
+            )
+        if self.functions and self.function_call != "none":
+            return "functions", "this server does not support function calling (functions)"
+        if self.tool_choice not in (None, "none", "auto"):
+            return "tool_choice", "this server does not support tool calling (tool_choice)"
+        if self.function_call not in (None, "none", "auto"):
+            return "function_call", "this server does not support function calling (function_call)"
+        if self.response_format is not None:
+            kind = self.response_format.get("type") if isinstance(self.response_format, dict) else None
+            if kind != "text":
+                shown = kind if isinstance(kind, str) else "this value"
+                return (
+                    "response_format",
+                    f"response_format {shown[:40]!r} is not supported: this server only answers plain text",
+                )
+        if self.logprobs:
+            return "logprobs", "this server does not return logprobs"
+        if self.top_logprobs:
+            return "top_logprobs", "this server does not return logprobs (top_logprobs)"
+        if self.logit_bias:
+            return "logit_bias", "this server does not support logit_bias"
+        if self.modalities is not None and any(m != "text" for m in self.modalities):
+            return "modalities", 'this server only generates text (modalities must be ["text"])'
+        if self.audio is not None:
+            return "audio", "this server does not generate audio"
+        return None
 
     @field_validator("stop")
     @classmethod
@@ -92,10 +167,15 @@ class ChatCompletionRequest(_Lenient):
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
 
 
+class CompletionTokensDetails(BaseModel):
+    reasoning_tokens: int = 0
+
+
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    completion_tokens_details: CompletionTokensDetails | None = None
 
 
 class ResponseMessage(BaseModel):
