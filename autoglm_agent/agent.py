@@ -34,6 +34,7 @@ from autoglm_agent.llm import ChatAutoGLM
 from autoglm_agent.multimodal import image_part
 from autoglm_agent.profiles import Profile, discover_profile, select_profile
 from autoglm_agent.prompts.builder import ProfilePrompts
+from autoglm_agent.safetext import well_formed
 from autoglm_agent.trajectory import TrajectoryRecorder
 
 logger = logging.getLogger(__name__)
@@ -294,6 +295,7 @@ class PhoneAgent:
         self._last_action: str | None = None
         self._repeats = 0
         self._result: AgentResult | None = None
+        self._finalized = False
         self._recorder: TrajectoryRecorder | None = None
         self._started_at = 0.0
         self._system = ""
@@ -313,7 +315,7 @@ class PhoneAgent:
         if not task.strip():
             raise AutoGLMError("the task is empty; say what the phone should do, e.g. 'open settings'")
         self._reset_state()
-        self._task = task.strip()
+        self._task = well_formed(task.strip())
         lang = self.config.lang or self.profile.lang
         if lang == "auto":
             lang = "zh" if _CJK.search(self._task) else "en"
@@ -355,9 +357,28 @@ class PhoneAgent:
         if task is None:
             raise AutoGLMError("no task: pass the task text, or audio= with a spoken command")
         self.reset(task)
-        while self._result is None:
-            self.step()
+        try:
+            while self._result is None:
+                self.step()
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
         return self._result
+
+    def _interrupted(self) -> None:
+        """Ctrl-C (``KeyboardInterrupt``) mid-run: end the run as ``stopped``, write its result and
+        finish its report, so that the run folder says what happened. The caller re-raises."""
+        if self._task is None:
+            return
+        if self._result is None:
+            done = len(self._records)
+            self._end("stopped", f"interrupted (Ctrl-C) after {done} step(s), during step {done + 1}")
+        elif self._finalized:
+            return
+        try:
+            self._finalize()
+        except AutoGLMError as exc:  # the trajectory folder could not be written: still re-raise
+            logger.warning("could not record the interrupted run: %s", exc)
 
     # ------------------------------------------------------------------ one step
     def step(self) -> StepRecord:
@@ -512,13 +533,15 @@ class PhoneAgent:
             )
             if isinstance(piece, str) and piece:
                 reasoning_parts.append(piece)
-                self.callbacks.on_thinking(piece)
+                self.callbacks.on_thinking(well_formed(piece))
             text = chunk.content if isinstance(chunk.content, str) else _text_of(chunk.content)
             if text:
                 content_parts.append(text)
-                self.callbacks.on_answer(text)
-        content = "".join(content_parts)
-        reasoning = "".join(reasoning_parts) or None
+                self.callbacks.on_answer(well_formed(text))
+        # a JSON "\ud800" from the endpoint is a lone surrogate here: no file, terminal or phone
+        # can take it (a pair split over two chunks is joined again)
+        content = well_formed("".join(content_parts))
+        reasoning = well_formed("".join(reasoning_parts)) or None
         tag_reasoning, answer = A.split_response(content)
         if reasoning is None:
             reasoning = tag_reasoning
@@ -602,6 +625,7 @@ class PhoneAgent:
         result.device_s = sum(r.timings.device_s for r in self._records)
         if self._recorder is not None:
             self._recorder.finish(result.model_dump(mode="json", exclude={"records"}))
+        self._finalized = True
         self.callbacks.on_run_end(result)
 
 

@@ -25,11 +25,24 @@ from autoglm_agent import __version__
 from autoglm_agent.agent import AgentCallbacks
 from autoglm_agent.endpoint import DEMO_MODEL_DIR, open_endpoint
 from autoglm_agent.errors import AutoGLMError, ConfigError
+from autoglm_agent.safetext import for_terminal, undecodable_argument, well_formed
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 DEFAULT_TRAJECTORY_DIR = "runs"
+
+
+def _shown(text: object) -> str:
+    """Model-, phone- or endpoint-derived text for a rich markup string: control characters made
+    visible (:func:`autoglm_agent.safetext.for_terminal`), then markup-escaped."""
+    return escape(for_terminal(text))
+
+
+def _json_line(data: Any) -> str:
+    """``--json`` output: JSON text (control characters are escaped by JSON itself) that any UTF-8
+    stdout takes."""
+    return well_formed(json.dumps(data, ensure_ascii=False))
 
 
 class _DefaultRunGroup(TyperGroup):
@@ -83,18 +96,18 @@ class _RichCallbacks(AgentCallbacks):
 
     def on_run_start(self, task: str) -> None:
         if not self.quiet:
-            console.print(f"[bold]Task:[/bold] {escape(task)}", markup=True)
+            console.print(f"[bold]Task:[/bold] {_shown(task)}", markup=True)
 
     def on_step_start(self, index: int, screenshot: Any, app: str | None) -> None:
         if not self.quiet:
-            console.rule(escape(f"step {index} · {app or 'unknown app'}"), style="dim")
+            console.rule(_shown(f"step {index} · {app or 'unknown app'}"), style="dim")
 
     def on_thinking(self, text: str) -> None:
         if self.show_thinking and not self.quiet:
             if not self._in_thinking:
                 console.print("[dim italic]thinking:[/] ", end="", markup=True)
                 self._in_thinking = True
-            console.print(text, end="", style="dim", markup=False)
+            console.print(for_terminal(text), end="", style="dim", markup=False)
 
     def on_answer(self, text: str) -> None:
         pass
@@ -103,18 +116,18 @@ class _RichCallbacks(AgentCallbacks):
         self._end_thinking()
         if not self.quiet:
             console.print(
-                f"[yellow]could not parse the answer, asking again:[/] {escape(error)}", markup=True
+                f"[yellow]could not parse the answer, asking again:[/] {_shown(error)}", markup=True
             )
 
     def on_retry(self, index: int, attempt: int, error: str) -> None:
         self._end_thinking()
         if not self.quiet:
-            console.print(f"[yellow]retry {attempt}:[/] {escape(error)}", markup=True)
+            console.print(f"[yellow]retry {attempt}:[/] {_shown(error)}", markup=True)
 
     def on_action(self, index: int, action: Any) -> None:
         self._end_thinking()
         if not self.quiet:
-            console.print(f"[bold cyan]→ {escape(action.to_call())}[/]", markup=True)
+            console.print(f"[bold cyan]→ {_shown(action.to_call())}[/]", markup=True)
 
     def on_step_end(self, record: Any) -> None:
         self._end_thinking()
@@ -122,7 +135,7 @@ class _RichCallbacks(AgentCallbacks):
             return
         t = record.timings
         if record.error:
-            console.print(f"[red]{escape(record.error)}[/]", markup=True)
+            console.print(f"[red]{_shown(record.error)}[/]", markup=True)
         console.print(
             f"[dim]model {t.model_s:.2f}s · device {t.device_s:.2f}s · step {t.total_s:.2f}s[/]", markup=True
         )
@@ -132,12 +145,15 @@ class _RichCallbacks(AgentCallbacks):
 
 
 def _confirm(message: str, action: Any) -> bool:
-    return typer.confirm(f"Sensitive action: {message}. Allow it?", default=False)
+    try:
+        return typer.confirm(f"Sensitive action: {for_terminal(message)}. Allow it?", default=False)
+    except typer.Abort:  # click turns Ctrl-C at a prompt into Abort: let the agent record it
+        raise KeyboardInterrupt from None
 
 
 def _takeover(message: str) -> bool:
     """Hand the phone to the user; Enter gives it back and the task goes on ('stop' ends it)."""
-    console.print(f"[bold yellow]Your turn:[/] {escape(message)}", markup=True)
+    console.print(f"[bold yellow]Your turn:[/] {_shown(message)}", markup=True)
     try:
         answer = typer.prompt(
             "Do it on the phone, then press Enter to continue (or type 'stop')",
@@ -150,7 +166,10 @@ def _takeover(message: str) -> bool:
 
 
 def _interact(prompt: str) -> str | None:
-    answer: str = typer.prompt(prompt, default="", show_default=False)
+    try:
+        answer: str = typer.prompt(for_terminal(prompt), default="", show_default=False)
+    except typer.Abort:  # Ctrl-C at the prompt: an interrupted run, recorded as such
+        raise KeyboardInterrupt from None
     return answer or None
 
 
@@ -185,7 +204,7 @@ def _open_endpoint(
         model_path or DEMO_MODEL_DIR,
         model=model,
         api_key=api_key,
-        log=lambda text: err_console.print(f"[dim]{escape(text)}[/]"),
+        log=lambda text: err_console.print(f"[dim]{_shown(text)}[/]"),
     ) as endpoint:
         yield endpoint
 
@@ -279,10 +298,27 @@ def run_cmd(
 
     if lang not in (None, "auto", "zh", "en"):
         raise ConfigError(f"--lang must be auto, zh or en, not {lang!r}")
-    if max_steps is not None and max_steps < 1:
-        raise ConfigError("--max-steps must be at least 1")
+    for what, text in (
+        ("the task", task),
+        ("--device", device),
+        ("--base-url", base_url),
+        ("--model", model),
+        ("--profile", profile),
+    ):
+        if text is not None:
+            _check_argument_text(what, text)
     prompt_text = _read_prompt_file(system_prompt)
     sampling = _sampling_options(temperature, top_p, frequency_penalty, max_tokens)
+    _check_agent_options(lang=lang, max_steps=max_steps, system_prompt=prompt_text)
+    if profile:
+        from autoglm_agent.profiles import get_profile
+
+        get_profile(profile)  # a bad profile file: its error line before anything starts
+    _check_seconds("--timeout", timeout)
+    if api_key is not None:
+        from autoglm_agent.llm import check_api_key
+
+        check_api_key(api_key, "--api-key")
     if voice is not None:
         if task is not None:
             raise ConfigError("give a task or --voice, not both")
@@ -290,7 +326,7 @@ def run_cmd(
 
         task = transcribe(voice, model=asr_model)
         if not json_out:
-            console.print(f"[bold]Heard:[/] {escape(task)}", markup=True)
+            console.print(f"[bold]Heard:[/] {_shown(task)}", markup=True)
         if not task.strip():
             raise ConfigError(
                 f"no speech recognised in {voice}", hint="speak the command more clearly or type it"
@@ -308,7 +344,7 @@ def run_cmd(
     ):
         chosen = select_profile(profile, model=model, advertised=settings.get("profile"))
         if not json_out:
-            err_console.print(f"[dim]profile: {escape(chosen.describe())}[/]", markup=True)
+            err_console.print(f"[dim]profile: {_shown(chosen.describe())}[/]", markup=True)
         # options given on the command line win over the profile
         explicit = {"lang": lang, "max_steps": max_steps, "system_prompt": prompt_text}
         config = AgentConfig(
@@ -337,10 +373,67 @@ def run_cmd(
         tasks = [task] if task is not None else _interactive_tasks()
         status = 0
         for t in tasks:
-            result = agent.run(t)
+            try:
+                result = agent.run(t)
+            except KeyboardInterrupt:
+                # the agent has ended the run as stopped and written result.json and the report
+                callbacks._end_thinking()
+                where = agent.result.trajectory_dir if agent.result is not None else None
+                saved = f": the run is saved in {where / 'report.html'}" if where else ""
+                err_console.print(f"interrupted{_shown(saved)}", markup=True, soft_wrap=True)
+                raise typer.Exit(130) from None
             status = 0 if result.success else 1
             _print_result(result, json_out)
     raise typer.Exit(status)
+
+
+#: The ``AgentConfig`` fields the run command sets from its options, and the option of each.
+_AGENT_OPTIONS = {"lang": "--lang", "max_steps": "--max-steps", "system_prompt": "--system-prompt"}
+
+#: Longest --timeout accepted: beyond this a socket timeout overflows on some platforms.
+MAX_TIMEOUT_S = 24 * 3600.0
+
+
+def _check_agent_options(**given: Any) -> None:
+    """The options that end up in ``AgentConfig``, checked by it before anything starts: a value it
+    rejects is one ``--option: reason`` error line, not a validation traceback mid-run."""
+    from pydantic import ValidationError
+
+    from autoglm_agent.agent import AgentConfig
+
+    try:
+        AgentConfig(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        raise ConfigError(f"{_AGENT_OPTIONS.get(field, field)}: {err['msg']}") from None
+
+
+def _check_seconds(option: str, value: float) -> None:
+    """A duration option: a positive, finite number of seconds (no more than a day)."""
+    import math
+
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
+        raise ConfigError(
+            f"{option} must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}, not {value!r}",
+            hint=f"e.g. {option} 10",
+        )
+
+
+def _check_argument_text(what: str, text: str) -> None:
+    """Text from the command line: refuse bytes that are not UTF-8 (a shell passes them on as is;
+    Python keeps them as surrogates that no terminal, file or request can take)."""
+    raw = undecodable_argument(text)
+    if raw is not None:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad = raw[exc.start : exc.end].hex(" ")
+            raise ConfigError(
+                f"{what} is not valid UTF-8 text (bytes {bad} at byte {exc.start})",
+                hint="check that the terminal's encoding (locale) is UTF-8, or retype it",
+            ) from None
+        raise ConfigError(f"{what} is not valid Unicode text", hint="retype it")
 
 
 def _preflight(
@@ -366,9 +459,9 @@ def _preflight(
     if not quiet:
         for p in problems:
             if not p.is_error:
-                fix = f" [dim]({escape(p.fix)})[/]" if p.fix else ""
+                fix = f" [dim]({_shown(p.fix)})[/]" if p.fix else ""
                 err_console.print(
-                    f"[yellow]warning:[/] {escape(p.name)}: {escape(p.detail)}{fix}", markup=True
+                    f"[yellow]warning:[/] {_shown(p.name)}: {_shown(p.detail)}{fix}", markup=True
                 )
     raise_on_errors(problems)
 
@@ -414,8 +507,13 @@ def _interactive_tasks() -> Iterator[str]:
     while True:
         try:
             text = typer.prompt("task", default="", show_default=False)
+            _check_argument_text("that task", text)
         except (EOFError, typer.Abort):
             return
+        except (UnicodeDecodeError, ConfigError) as exc:  # bytes typed that are not UTF-8: ask again
+            detail = exc if isinstance(exc, ConfigError) else "that task is not valid UTF-8 text"
+            err_console.print(f"[bold red]error:[/] {_shown(detail)}", markup=True, soft_wrap=True)
+            continue
         if not text.strip() or text.strip() in ("quit", "exit"):
             return
         yield text
@@ -426,18 +524,16 @@ def _print_result(result: Any, json_out: bool) -> None:
         data = result.model_dump(mode="json")
         for r in data["records"]:
             r.pop("reasoning", None)
-        print(json.dumps(data, ensure_ascii=False))
+        print(_json_line(data))
         return
     colour = {"success": "green", "failure": "red", "stopped": "yellow"}[result.status]
     console.print(
-        f"[bold {colour}]{result.status}[/]: {escape(result.message)} "
+        f"[bold {colour}]{result.status}[/]: {_shown(result.message)} "
         f"[dim]({result.steps} steps, {result.total_s:.1f}s: model {result.model_s:.1f}s, device {result.device_s:.1f}s)[/]",
         markup=True,
     )
     if result.trajectory_dir:
-        console.print(
-            f"[dim]trajectory: {escape(str(result.trajectory_dir / 'report.html'))}[/]", markup=True
-        )
+        console.print(f"[dim]trajectory: {_shown(result.trajectory_dir / 'report.html')}[/]", markup=True)
 
 
 # ------------------------------------------------------------------------------------- devices
@@ -450,7 +546,7 @@ def devices_cmd(
 
     devices = list_devices()
     if json_out:
-        print(json.dumps([d.model_dump() for d in devices]))
+        print(_json_line([d.model_dump() for d in devices]))
         return
     if not devices:
         console.print(
@@ -459,7 +555,7 @@ def devices_cmd(
         return
     table = Table("serial", "state", "model")
     for d in devices:
-        table.add_row(d.serial, d.state, getattr(d, "model", None) or "")
+        table.add_row(_shown(d.serial), _shown(d.state), _shown(getattr(d, "model", None) or ""))
     console.print(table)
 
 
@@ -475,6 +571,7 @@ def apps_cmd(
     from autoglm_agent.device import AdbDevice
     from autoglm_agent.device.apps import display_name, names_for_package
 
+    _check_seconds("--timeout", timeout)
     with AdbDevice(device, timeout=timeout) as dev:
         entries = dev.launcher_activities()
     rows = sorted(
@@ -490,7 +587,7 @@ def apps_cmd(
         key=lambda r: r["name"].lower(),
     )
     if json_out:
-        print(json.dumps(rows, ensure_ascii=False))
+        print(_json_line(rows))
         return
     if not rows:
         console.print("the launcher lists no apps (the phone may not support `cmd package query-activities`)")
@@ -498,7 +595,7 @@ def apps_cmd(
     table = Table("app", "package", "Launch also knows it as")
     for r in rows:
         others = [n for n in r["names"] if n != r["name"]]
-        table.add_row(escape(r["name"]), r["package"], escape(", ".join(others)))
+        table.add_row(_shown(r["name"]), _shown(r["package"]), _shown(", ".join(others)))
     console.print(table)
 
 
@@ -555,18 +652,18 @@ def doctor_cmd(
     )
     failed = any(c.is_error for c in checks)
     if json_out:
-        print(json.dumps([c.model_dump() for c in checks], ensure_ascii=False))
+        print(_json_line([c.model_dump() for c in checks]))
         raise typer.Exit(1 if failed else 0)
     width = max(len(c.name) for c in checks)
     colours = {"✓": "green", "!": "yellow", "✗": "red"}
     for c in checks:
         console.print(
-            f"[{colours[c.mark]}]{c.mark}[/] {escape(c.name.ljust(width))}  {escape(c.detail)}",
+            f"[{colours[c.mark]}]{c.mark}[/] {_shown(c.name.ljust(width))}  {_shown(c.detail)}",
             markup=True,
             soft_wrap=True,
         )
         if c.fix and not c.ok:
-            console.print(f"  {' ' * width}  [dim]fix:[/] {escape(c.fix)}", markup=True, soft_wrap=True)
+            console.print(f"  {' ' * width}  [dim]fix:[/] {_shown(c.fix)}", markup=True, soft_wrap=True)
     errors = sum(c.is_error for c in checks)
     warnings = sum(not c.ok and not c.is_error for c in checks)
     if errors or warnings:
@@ -656,6 +753,37 @@ def serve_cmd(
     tensor_parallel_size: Annotated[int, typer.Option("--tp", help="GPUs for vllm/sglang.")] = 1,
     max_model_len: Annotated[int, typer.Option(help="Context length for vllm/sglang.")] = 25480,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="vllm/sglang: print the command only.")] = False,
+    log_level: Annotated[
+        str, typer.Option(help="Server log level: critical, error, warning, info or debug.")
+    ] = "warning",
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log", help="Log one line per request (default: at info/debug)."
+        ),
+    ] = None,
+    max_batch_size: Annotated[int, typer.Option(help="Requests decoded together (transformers).")] = 16,
+    max_queue_size: Annotated[int, typer.Option(help="Requests waiting for a slot before 429.")] = 64,
+    preprocess_workers: Annotated[
+        int, typer.Option(help="Requests with images/audio decoded at once (text skips this queue).")
+    ] = 2,
+    max_request_mb: Annotated[float, typer.Option(help="Largest request body, MiB.")] = 64.0,
+    max_image_pixels: Annotated[int, typer.Option(help="Largest image, width*height.")] = 64_000_000,
+    max_request_pixels: Annotated[
+        int, typer.Option(help="Total width*height of all the images of one request.")
+    ] = 64_000_000,
+    max_images: Annotated[int, typer.Option(help="Images a request may carry.")] = 16,
+    max_audio_seconds: Annotated[
+        float, typer.Option(help="Total seconds of audio a request may carry.")
+    ] = 120.0,
+    allow_remote_images: Annotated[
+        bool, typer.Option("--allow-remote-images", help="Fetch http(s) image URLs (off: data URLs only).")
+    ] = False,
+    context_len: Annotated[
+        int | None,
+        typer.Option("--context-len", help="Context length of the embedded engine (default: the model's)."),
+    ] = None,
+    torch_threads: Annotated[int | None, typer.Option(help="Torch threads of the engine.")] = None,
 ) -> None:
     """Serve a local checkpoint over an OpenAI-compatible API."""
     path = model or (DEMO_MODEL_DIR if (DEMO_MODEL_DIR / "config.json").is_file() else None)
@@ -690,10 +818,24 @@ def serve_cmd(
             device=device,
             quantize="int8" if quantize else "none",
             max_new_tokens=max_new_tokens,
+            log_level=log_level.lower(),
+            access_log=access_log,
+            max_batch_size=max_batch_size,
+            max_queue_size=max_queue_size,
+            preprocess_workers=preprocess_workers,
+            max_request_bytes=int(max_request_mb * 1024 * 1024),
+            max_image_pixels=max_image_pixels,
+            max_request_pixels=max_request_pixels,
+            max_images_per_request=max_images,
+            max_audio_seconds=max_audio_seconds,
+            allow_remote_images=allow_remote_images,
+            max_model_len=context_len,
+            torch_threads=torch_threads,
         )
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise ConfigError(f"bad serve option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"bad serve option {'.'.join(map(str, err['loc']))}: {msg}") from None
     serve(config)
 
 
@@ -801,15 +943,15 @@ def eval_cmd(
         if not json_out:
             mark = "[green]pass[/]" if r.success else "[red]fail[/]"
             console.print(
-                f"{mark} {escape(r.task_id)} {escape(f'[{r.lang}]')} seed {r.seed}: {r.steps} steps, "
-                f"{r.total_s:.1f}s — {escape(r.message)}",
+                f"{mark} {_shown(r.task_id)} {_shown(f'[{r.lang}]')} seed {r.seed}: {r.steps} steps, "
+                f"{r.total_s:.1f}s — {_shown(r.message)}",
                 markup=True,
             )
 
     with _open_endpoint(base_url, model_path, model, api_key) as (url, settings):
         chosen = select_profile(profile, model=model, advertised=settings.get("profile"))
         if not json_out:
-            err_console.print(f"[dim]profile: {escape(chosen.describe())}[/]", markup=True)
+            err_console.print(f"[dim]profile: {_shown(chosen.describe())}[/]", markup=True)
         settings = {**settings, "profile": chosen}
         llm = ChatAutoGLM(
             base_url=url,
@@ -903,7 +1045,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except AutoGLMError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {_shown(exc)}", markup=True, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

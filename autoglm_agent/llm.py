@@ -36,12 +36,15 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
 from pydantic import Field, model_validator
 
+from autoglm_agent.errors import ConfigError
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
     "MODEL_PROVIDER",
     "ChatAutoGLM",
     "ThinkSplitter",
+    "check_api_key",
     "default_api_key",
     "get_reasoning",
     "split_thinking",
@@ -66,8 +69,30 @@ _REASONING_KEY = "reasoning_content"
 
 def default_api_key(api_key: str | None) -> str:
     """The key a request carries: the one given, else ``$AUTOGLM_API_KEY``, ``$OPENAI_API_KEY``,
-    else ``"EMPTY"`` (what OpenAI-compatible servers without a key accept)."""
-    return api_key or os.environ.get("AUTOGLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+    else ``"EMPTY"`` (what OpenAI-compatible servers without a key accept).
+
+    Raises ``ConfigError`` for a key an HTTP header cannot carry (see :func:`check_api_key`)."""
+    if api_key:
+        return check_api_key(api_key, "--api-key")
+    for var in ("AUTOGLM_API_KEY", "OPENAI_API_KEY"):
+        if value := os.environ.get(var):
+            return check_api_key(value, f"${var}")
+    return "EMPTY"
+
+
+def check_api_key(key: str, source: str | None = None) -> str:
+    """``key`` when it can travel in an ``Authorization`` header (printable ASCII), else a
+    ``ConfigError`` naming ``source`` (never the key): a non-ASCII key would fail inside the HTTP
+    client with a ``UnicodeEncodeError``, a line break would end the header."""
+    for i, ch in enumerate(key):
+        if not " " <= ch <= "~":
+            what = "a non-ASCII character" if ord(ch) > 0x7E else "a control character"
+            raise ConfigError(
+                f"the API key{f' from {source}' if source else ''} contains {what} (character {i + 1}), which an HTTP header "
+                "cannot carry",
+                hint="copy the key again: API keys are printable ASCII",
+            )
+    return key
 
 
 # --------------------------------------------------------------------------- <think> splitting
@@ -374,6 +399,11 @@ class ChatAutoGLM(ChatOpenAI):
         ):
             values = {k: v for k, v in values.items() if k not in ("api_key", "openai_api_key")}
             values["api_key"] = default_api_key(None)
+        elif isinstance(values, dict):
+            for field in ("api_key", "openai_api_key"):
+                key = values.get(field)
+                if isinstance(key, str):
+                    check_api_key(key)
         return values
 
     @property

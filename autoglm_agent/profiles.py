@@ -197,7 +197,7 @@ def profile_from_dict(data: Any, *, default_name: str, where: str) -> Profile:
         raise ConfigError(f"{where} is not a JSON object")
     data = dict(data)
     base_name = data.pop("extends", "generic")
-    if base_name not in BUILTIN_PROFILES:
+    if not isinstance(base_name, str) or base_name not in BUILTIN_PROFILES:
         raise ConfigError(f"{where}: extends {base_name!r}, which is not a built-in profile")
     base = BUILTIN_PROFILES[base_name]
     data.setdefault("name", default_name)

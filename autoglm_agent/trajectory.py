@@ -28,6 +28,7 @@ from PIL import Image, ImageDraw
 
 from autoglm_agent.actions import to_pixels
 from autoglm_agent.errors import AutoGLMError
+from autoglm_agent.safetext import well_formed
 
 _ACCENT = (255, 45, 85)
 #: Characters that ``json.dumps(ensure_ascii=False)`` leaves raw but ``str.splitlines()`` (and
@@ -39,9 +40,22 @@ class TrajectoryError(AutoGLMError):
     """The trajectory folder cannot be created or written."""
 
 
+def _json_text(obj: Any, indent: int | None = None) -> str:
+    """``obj`` as JSON text, UTF-8 kept readable, that always encodes to UTF-8: a lone surrogate
+    (a model's ``"\\ud800"``, undecodable command-line bytes) is written as its ``\\uXXXX`` escape,
+    so the file reads back to the same string. Surrogates only occur inside JSON strings, where
+    ``backslashreplace`` produces exactly the JSON escape."""
+    text = json.dumps(obj, ensure_ascii=False, indent=indent)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def jsonl_line(obj: Any) -> str:
     """``obj`` as one JSON line (UTF-8 text kept readable; Unicode line separators escaped)."""
-    text = json.dumps(obj, ensure_ascii=False)
+    text = _json_text(obj)
     for raw, escaped in _LINE_BREAKS.items():
         text = text.replace(raw, escaped)
     return text
@@ -125,9 +139,7 @@ class TrajectoryRecorder:
     def write_meta(self, meta: dict[str, Any]) -> None:
         self._meta = meta
         with self._io("write"):
-            (self.path / "meta.json").write_text(
-                json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8"
-            )
+            (self.path / "meta.json").write_text(_json_text(meta, indent=2), encoding="utf-8")
         self._write_report()
 
     def save_screenshot(self, index: int, image: Image.Image, action: dict[str, Any] | None) -> str:
@@ -146,9 +158,7 @@ class TrajectoryRecorder:
     def finish(self, result: dict[str, Any]) -> None:
         self._result = result
         with self._io("write"):
-            (self.path / "result.json").write_text(
-                json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8"
-            )
+            (self.path / "result.json").write_text(_json_text(result, indent=2), encoding="utf-8")
         self._write_report()
 
     # ------------------------------------------------------------------ HTML
@@ -161,7 +171,8 @@ class TrajectoryRecorder:
     def _write_report(self) -> None:
         with self._io("write"):
             (self.path / "report.html").write_text(
-                render_report(self._meta, self._steps, self._result, self._image_uri), encoding="utf-8"
+                well_formed(render_report(self._meta, self._steps, self._result, self._image_uri)),
+                encoding="utf-8",
             )
 
 

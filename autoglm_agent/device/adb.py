@@ -619,8 +619,8 @@ class AdbDevice:
         capture: CaptureMethod = "screencap",
         ime_settle_s: float = IME_SWITCH_SETTLE_S,
     ) -> None:
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
+        if not 0 < timeout < float("inf"):  # NaN fails the comparison too
+            raise ValueError(f"timeout must be a positive, finite number of seconds, not {timeout!r}")
         if capture not in ("screencap", "framebuffer"):
             raise ValueError(f"capture must be 'screencap' or 'framebuffer', not {capture!r}")
         self.adb_host, self.adb_port = adb_host, adb_port = adb_server_address(adb_host, adb_port)

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Literal, Protocol
 
 from autoglm_agent.device.base import DeviceError, TextInputError
+from autoglm_agent.safetext import well_formed
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,10 @@ def chunk_text(text: str, max_bytes: int = ADBKEYBOARD_CHUNK_BYTES) -> list[str]
 # --------------------------------------------------------------------------- `input text`
 
 _INPUT_TEXT_OK = {chr(c) for c in range(0x20, 0x7F)}
+#: Typed inside the ``input text`` argument as well: Android maps a tab to a TAB key event through
+#: the virtual keyboard's key map (``KeyCharacterMap.getEvents``), which an editor receives as the
+#: Tab key (a tab in a multi-line field, the next field in a single-line one).
+_INPUT_TEXT_ARG_OK = _INPUT_TEXT_OK | {"\t"}
 
 
 def input_text_supports(text: str) -> bool:
@@ -159,13 +164,13 @@ def input_text_supports(text: str) -> bool:
 
 
 def escape_input_text(text: str) -> list[str]:
-    """Escape printable ASCII for Android's ``input text`` (not yet shell-quoted).
+    """Escape printable ASCII (and tabs) for Android's ``input text`` (not yet shell-quoted).
 
     ``input text`` turns every ``%s`` into a space and has no escape for a literal ``%s``; so a
     space becomes ``%s`` and a literal ``%`` followed by ``s`` is split over two invocations
     (``...%`` then ``s...``). Returns the argument of each ``input text`` call, in order.
     """
-    bad = [ch for ch in text if ch not in _INPUT_TEXT_OK]
+    bad = [ch for ch in text if ch not in _INPUT_TEXT_ARG_OK]
     if bad:
         raise TextInputError(
             f"`input text` cannot type {bad[0]!r}",
@@ -205,8 +210,9 @@ def _join_commands(parts: list[str]) -> list[str]:
 def input_text_commands(text: str) -> list[str]:
     """Shell command lines that type ``text`` (printable ASCII, newline, tab) with ``input``.
 
-    Newlines and tabs are sent as ENTER / TAB key events. Raises ``TextInputError`` for anything
-    else (non-ASCII, control characters).
+    Newlines are sent as ENTER key events; tabs stay in the ``input text`` argument, which Android
+    types as the Tab key. Raises ``TextInputError`` for anything else (non-ASCII, control
+    characters).
     """
     if not input_text_supports(text):
         bad = next(ch for ch in text if ch not in _INPUT_TEXT_OK and ch not in "\n\t")
@@ -223,9 +229,9 @@ def input_text_commands(text: str) -> list[str]:
             run.clear()
 
     for ch in text:
-        if ch in "\n\t":
+        if ch == "\n":
             flush()
-            parts.append(f"input keyevent {KEYCODE_ENTER if ch == chr(10) else KEYCODE_TAB}")
+            parts.append(f"input keyevent {KEYCODE_ENTER}")
         else:
             run.append(ch)
     flush()
@@ -236,9 +242,10 @@ def input_text_commands(text: str) -> list[str]:
 
 
 def adbkeyboard_type_commands(text: str, max_bytes: int = ADBKEYBOARD_CHUNK_BYTES) -> list[str]:
-    """One ``am broadcast ADB_INPUT_B64`` command per chunk of ``text`` (base64 of UTF-8)."""
+    """One ``am broadcast ADB_INPUT_B64`` command per chunk of ``text`` (base64 of UTF-8; a lone
+    surrogate, which has no UTF-8, is typed as U+FFFD)."""
     commands = []
-    for chunk in chunk_text(text, max_bytes):
+    for chunk in chunk_text(well_formed(text), max_bytes):
         b64 = base64.b64encode(chunk.encode("utf-8")).decode("ascii")
         commands.append(
             f"am broadcast -a ADB_INPUT_B64 --es msg {shlex.quote(b64)} -p {shlex.quote(ADB_KEYBOARD_PACKAGE)}"
@@ -425,6 +432,7 @@ class TextInputter:
         """Type ``text`` into the focused field; with ADB Keyboard, the user's IME is current again
         when this returns (or raises)."""
         after_clear, self._pending = self._pending, False  # this call owns the switch now
+        text = well_formed(text)
         if not text:
             self._switch_back()
             return

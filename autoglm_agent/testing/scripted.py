@@ -85,7 +85,14 @@ def _split_think(text: str) -> tuple[str | None, str]:
 
 
 def _count(text: str) -> int:
-    return math.ceil(len(text.encode("utf-8")) / 4) if text else 0
+    return math.ceil(len(text.encode("utf-8", "surrogatepass")) / 4) if text else 0
+
+
+def _json_bytes(payload: Any) -> bytes:
+    """``payload`` as UTF-8 JSON. A lone surrogate in a scripted reply goes out as its ``\\uXXXX``
+    escape (text outside strings is ASCII, so ``backslashreplace`` yields exactly that escape), the
+    way a Python server with ``ensure_ascii=True`` would send it, instead of failing the request."""
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:
@@ -263,7 +270,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ----------------------------------------------------------------- plumbing
     def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        data = _json_bytes(payload)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -440,7 +447,7 @@ class _Handler(BaseHTTPRequestHandler):
             for i, event in enumerate(events):
                 if owner.delay_s and i:
                     time.sleep(owner.delay_s)
-                self._write_chunk(f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode())
+                self._write_chunk(b"data: " + _json_bytes(event) + b"\n\n")
             self._write_chunk(b"data: [DONE]\n\n")
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
