@@ -741,7 +741,8 @@ def serve_cmd(
         str | None, typer.Option(envvar="AUTOGLM_API_KEY", help="Require this bearer key.")
     ] = None,
     asr_model: Annotated[
-        Path | None, typer.Option(help="Local speech-recognition checkpoint for audio input.")
+        Path | None,
+        typer.Option(envvar="AUTOGLM_ASR_MODEL", help="Local speech-recognition checkpoint for audio input."),
     ] = None,
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -897,7 +898,12 @@ def eval_cmd(
         str | None, typer.Option(envvar="AUTOGLM_API_KEY", help="API key of the endpoint.")
     ] = None,
     model_path: Annotated[
-        Path | None, typer.Option("--model-path", help="Local checkpoint served by the embedded server.")
+        Path | None,
+        typer.Option(
+            "--model-path",
+            envvar="AUTOGLM_MODEL_PATH",
+            help="Local checkpoint served by the embedded server.",
+        ),
     ] = None,
     tasks: Annotated[
         str | None, typer.Option(help="Task ids, id prefixes or categories, comma-separated.")
@@ -927,8 +933,12 @@ def eval_cmd(
 
     suite = select(default_suite(), tasks)
     if list_tasks:
+        if json_out:
+            rows = [{"id": t.id, "category": t.category, "en": t.en, "zh": t.zh} for t in suite]
+            print(json.dumps(rows, ensure_ascii=False))
+            return
         for t in suite:
-            console.print(f"{t.id:18} {t.category:12} {t.en}  /  {t.zh}", markup=False)
+            console.print(f"{t.id:18} {t.category:12} {t.en}  /  {t.zh}", markup=False, soft_wrap=True)
         return
     langs = {"en": ["en"], "zh": ["zh"], "both": ["en", "zh"]}.get(lang)
     if langs is None:

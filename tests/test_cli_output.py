@@ -39,3 +39,25 @@ def test_actions_and_errors_keep_their_brackets(out: io.StringIO) -> None:
         "bad [/] thing",
     ):
         assert shown in text, (shown, text)
+
+
+def test_environment_settings_reach_eval_and_serve(tmp_path) -> None:
+    import json as _json
+    import os as _os
+    import subprocess as _subprocess
+    import sys as _sys
+
+    def cli(*args: str, **env: str) -> _subprocess.CompletedProcess[str]:
+        return _subprocess.run(
+            [_sys.executable, "-m", "autoglm_agent.cli", *args],
+            capture_output=True, text=True, timeout=120, env={**_os.environ, **env}, cwd=tmp_path,
+        )  # fmt: skip
+
+    listed = cli("eval", "--list", "--json", "--tasks", "open-settings")
+    assert listed.returncode == 0 and _json.loads(listed.stdout)[0]["id"] == "open-settings"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = cli("eval", "--tasks", "open-settings", AUTOGLM_MODEL_PATH=str(empty))
+    assert proc.returncode != 0 and f"no checkpoint in {empty}" in proc.stderr
+    proc = cli("serve", "--port", "0", AUTOGLM_ASR_MODEL=str(tmp_path / "no-asr"))
+    assert proc.returncode != 0 and "no-asr" in proc.stderr and "Traceback" not in proc.stderr
